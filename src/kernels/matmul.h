@@ -1,0 +1,34 @@
+// Matrix products of a quantized weight matrix with float activations: the hot loop of every
+// forward pass. The weight stays in its GGUF block format (mmapped); activations are quantized
+// on the fly (to Q8_0 / Q8_K) where that is faster for the weight's type.
+#pragma once
+
+#include <cstdint>
+
+#include "gguf/types.h"
+#include "util/thread_pool.h"
+
+namespace hearth::kernels {
+
+// A 2-D weight as stored in GGUF: `rows` rows (ne[1]) of `cols` elements (ne[0]).
+struct Weight {
+  gguf::TensorType type = gguf::TensorType::F32;
+  const void* data = nullptr;
+  int64_t rows = 0;
+  int64_t cols = 0;
+};
+
+// y[t * w.rows + r] = dot(row r of w, x[t * w.cols ...]) for t in [0, n_tokens).
+// Throws hearth::Error(unsupported) naming the type if there is no kernel for w.type.
+void matmul(const Weight& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool);
+
+// Row r of w converted to float (embedding lookup). out has w.cols elements.
+void dequantize_row(const Weight& w, int64_t r, float* out);
+
+// True if matmul/dequantize support this weight type.
+bool is_supported(gguf::TensorType type);
+
+// Name of the kernel path chosen at run time: "generic", "avx2", "avx512", "neon".
+const char* isa_name();
+
+}  // namespace hearth::kernels

@@ -1,0 +1,7 @@
+// PLACEHOLDER: replaced by the real implementation.
+#include "tokenizer/factories.h"
+#include "util/error.h"
+
+namespace hearth::tokenizer {
+std::unique_ptr<Tokenizer> make_wordpiece(Vocab) { throw Error(ErrorKind::unsupported, "wordpiece tokenizer not implemented yet"); }
+}  // namespace hearth::tokenizer
