@@ -1,0 +1,16 @@
+// Each subcommand lives in its own file and registers itself on the root CLI11 app.
+// Registration stores the action to run in `action`; main() runs it inside the error boundary.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+
+namespace hearth::cli {
+
+using Action = std::function<int()>;
+
+void add_show_command(CLI::App& app, Action& action);      // cmd_show.cpp
+void add_tokenize_command(CLI::App& app, Action& action);  // cmd_tokenize.cpp
+
+}  // namespace hearth::cli
