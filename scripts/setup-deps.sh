@@ -11,6 +11,8 @@ PACKAGES=(
   nlohmann-json3-dev libcli11-dev libfmt-dev libpcre2-dev libutf8proc-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
+  # portable AVX-512 for testing the AVX-512 kernels on CPUs without it (header-only)
+  libsimde-dev
   # test oracles (never used at run time)
   python3 python3-numpy
 )

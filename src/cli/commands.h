@@ -12,5 +12,7 @@ using Action = std::function<int()>;
 
 void add_show_command(CLI::App& app, Action& action);      // cmd_show.cpp
 void add_tokenize_command(CLI::App& app, Action& action);  // cmd_tokenize.cpp
+void add_run_command(CLI::App& app, Action& action);       // cmd_run.cpp
+void add_bench_command(CLI::App& app, Action& action);     // cmd_bench.cpp
 
 }  // namespace hearth::cli

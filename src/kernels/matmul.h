@@ -1,6 +1,8 @@
 // Matrix products of a quantized weight matrix with float activations: the hot loop of every
 // forward pass. The weight stays in its GGUF block format (mmapped); activations are quantized
-// on the fly (to Q8_0 / Q8_K) where that is faster for the weight's type.
+// on the fly, once per call (to Q8A for the 32-value formats, Q8_K for the K-quants; float
+// weights use them as they are). The kernels are picked at run time from the CPU's features
+// (docs/kernels.md); HEARTH_ISA=generic|avx2|avx512|neon forces a path.
 #pragma once
 
 #include <cstdint>
@@ -19,7 +21,10 @@ struct Weight {
 };
 
 // y[t * w.rows + r] = dot(row r of w, x[t * w.cols ...]) for t in [0, n_tokens).
-// Throws hearth::Error(unsupported) naming the type if there is no kernel for w.type.
+// Throws hearth::Error(unsupported) naming the type if there is no kernel for w.type, and
+// Error(format) if w.cols is not a multiple of its block size. x and y must not overlap.
+// Once warm (largest n_tokens seen on this thread) it does not allocate. Results do not depend
+// on the pool's size. Not reentrant on one pool (one forward pass per pool at a time).
 void matmul(const Weight& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool);
 
 // Row r of w converted to float (embedding lookup). out has w.cols elements.
@@ -28,7 +33,8 @@ void dequantize_row(const Weight& w, int64_t r, float* out);
 // True if matmul/dequantize support this weight type.
 bool is_supported(gguf::TensorType type);
 
-// Name of the kernel path chosen at run time: "generic", "avx2", "avx512", "neon".
+// Name of the kernel path chosen at run time: "generic", "avx2", "avx512", "neon". Throws
+// hearth::Error if HEARTH_ISA names an unknown path or one this CPU cannot run.
 const char* isa_name();
 
 }  // namespace hearth::kernels

@@ -43,6 +43,11 @@ struct Vocab {
   bool add_eos = false;
   bool add_space_prefix = false;  // SPM: prepend "▁" to the first text fragment
   bool remove_extra_whitespaces = false;
+  // Whitespace that a special token found in the text swallows on its left / right (the
+  // reference's lstrip/rstrip token attributes; set for Phi-3's chat tokens). Empty when no
+  // token strips, else one entry per token: bit 0 = strip left, bit 1 = strip right.
+  std::vector<uint8_t> strip;
+  static constexpr uint8_t kStripLeft = 1, kStripRight = 2;
 
   static Vocab from_gguf(const gguf::File& f);
   size_t size() const { return tokens.size(); }
@@ -78,17 +83,26 @@ class Tokenizer {
   virtual bool lossless() const = 0;
 
  protected:
-  explicit Tokenizer(Vocab vocab) : vocab_(std::move(vocab)) {}
-  // Encodes one run of ordinary text (specials already split out). `first` is true for the
-  // first fragment of the input, or one that follows a special token (SPM's space prefix).
+  // Also indexes the vocabulary's special tokens for encode()'s partitioning (tokenizer.cpp).
+  explicit Tokenizer(Vocab vocab);
+  // Encodes one run of ordinary text (specials already split out). `after_special` is true for
+  // the first fragment of the input, or one that follows a special token (SPM's space prefix).
   virtual void encode_fragment(std::string_view text, bool after_special,
                                std::vector<Token>& out) const = 0;
-  // The bytes of one non-control token.
+  // The bytes of one token that is not control/unknown (normal, byte, user-defined, unused);
+  // token_to_piece handles control and unknown tokens itself.
   virtual std::string piece_bytes(Token id) const = 0;
+  // How a control/unknown token reads when decode/token_to_piece render specials (WordPiece
+  // puts a word separator in front of "[SEP]").
+  virtual std::string special_text(Token id) const { return vocab_.tokens[static_cast<size_t>(id)]; }
   // Hook for decode post-processing (WordPiece joins "##" pieces, SPM strips the leading space).
   virtual std::string finish_decode(std::string text, std::span<const Token> ids) const { return text; }
 
   Vocab vocab_;
+
+ private:
+  struct SpecialIndex;  // tokenizer.cpp: trie of the special tokens, longest-first ranks
+  std::shared_ptr<const SpecialIndex> specials_;
 };
 
 }  // namespace hearth::tokenizer

@@ -1,0 +1,145 @@
+// `hearth bench MODEL [-p 512] [-n 128] [-r 5] [-t N] [--json]`: prompt-processing and
+// generation speed (tokens/s, mean ± stddev over r repetitions, like llama-bench), the memory
+// bandwidth of this machine (STREAM triad), and how close generation comes to it:
+//   efficiency = bytes of weights read per token × tokens/s ÷ bandwidth.
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "cli/commands.h"
+#include "gguf/summary.h"
+#include "kernels/matmul.h"
+#include "model/model.h"
+#include "util/bandwidth.h"
+#include "util/error.h"
+
+namespace hearth::cli {
+
+namespace {
+
+struct BenchOptions {
+  std::string model;
+  int n_prompt = 512;
+  int n_gen = 128;
+  int reps = 5;
+  int threads = 0;
+  bool json = false;
+};
+
+struct Stats {
+  double mean = 0, stddev = 0;
+};
+
+Stats stats(const std::vector<double>& v) {
+  Stats s;
+  if (v.empty()) return s;
+  for (double x : v) s.mean += x;
+  s.mean /= static_cast<double>(v.size());
+  if (v.size() > 1) {
+    double ss = 0;
+    for (double x : v) ss += (x - s.mean) * (x - s.mean);
+    s.stddev = std::sqrt(ss / static_cast<double>(v.size() - 1));
+  }
+  return s;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+int run_bench(const BenchOptions& o) {
+  if (o.n_prompt < 0 || o.n_gen < 0 || o.reps < 1) {
+    throw_error(ErrorKind::invalid_argument, "bench: -p and -n must be >= 0 and -r >= 1");
+  }
+  auto t_load = std::chrono::steady_clock::now();
+  auto m = model::Model::load(o.model);
+  const double load_s = seconds_since(t_load);
+  const auto& hp = m->hparams();
+  const int64_t n_ctx = std::max<int64_t>(o.n_prompt + o.n_gen + 1, 16);
+  model::Context ctx(*m, {.n_ctx = n_ctx, .n_threads = o.threads});
+  fmt::print(stderr, "bench: {} ({} {}), {} threads, kernels {}\n", o.model, hp.arch_name,
+             gguf::human_bytes(m->file().file_size()), ctx.n_threads(), kernels::isa_name());
+
+  std::mt19937 rng(1234);
+  std::uniform_int_distribution<int> pick(0, static_cast<int>(hp.n_vocab - 1));
+  std::vector<tokenizer::Token> prompt(static_cast<size_t>(o.n_prompt));
+  for (auto& t : prompt) t = pick(rng);
+
+  // One untimed warm-up pass touches every weight page.
+  {
+    tokenizer::Token t = pick(rng);
+    ctx.eval({&t, 1});
+    ctx.truncate(0);
+  }
+  std::vector<double> pp, tg;
+  for (int r = 0; r < o.reps; ++r) {
+    fmt::print(stderr, "\rbench: repetition {}/{}", r + 1, o.reps);
+    if (o.n_prompt > 0) {
+      ctx.truncate(0);
+      auto t0 = std::chrono::steady_clock::now();
+      ctx.eval(prompt);
+      pp.push_back(o.n_prompt / seconds_since(t0));
+    }
+    if (o.n_gen > 0) {
+      ctx.truncate(0);
+      tokenizer::Token t = pick(rng);
+      auto t0 = std::chrono::steady_clock::now();
+      for (int i = 0; i < o.n_gen; ++i) {
+        ctx.eval({&t, 1});
+        t = pick(rng);
+      }
+      tg.push_back(o.n_gen / seconds_since(t0));
+    }
+  }
+  fmt::print(stderr, "\rbench: measuring memory bandwidth (triad over 1.5 GiB)...\n");
+  ThreadPool pool(ctx.n_threads());
+  BandwidthResult bw = measure_triad_bandwidth(pool);
+  const Stats pps = stats(pp), tgs = stats(tg);
+  const double bytes_per_token = static_cast<double>(m->weights().matrix_bytes);
+  const double efficiency = tg.empty() ? 0 : bytes_per_token * tgs.mean / (bw.best_gbps * 1e9);
+
+  if (o.json) {
+    nlohmann::json j = {
+        {"model", o.model}, {"architecture", hp.arch_name}, {"file_size", m->file().file_size()},
+        {"threads", ctx.n_threads()}, {"kernels", kernels::isa_name()}, {"load_seconds", load_s},
+        {"n_prompt", o.n_prompt}, {"n_gen", o.n_gen}, {"repetitions", o.reps},
+        {"pp_tokens_per_s", {{"mean", pps.mean}, {"stddev", pps.stddev}, {"samples", pp}}},
+        {"tg_tokens_per_s", {{"mean", tgs.mean}, {"stddev", tgs.stddev}, {"samples", tg}}},
+        {"bandwidth_gb_per_s", bw.best_gbps}, {"weight_bytes_per_token", bytes_per_token},
+        {"generation_efficiency", efficiency}};
+    fmt::print("{}\n", j.dump(2));
+    return 0;
+  }
+  fmt::print("| model | size | threads | kernels | test | t/s |\n|---|---|---|---|---|---|\n");
+  if (!pp.empty())
+    fmt::print("| {} | {} | {} | {} | pp{} | {:.2f} ± {:.2f} |\n", hp.arch_name, gguf::human_bytes(m->file().file_size()),
+               ctx.n_threads(), kernels::isa_name(), o.n_prompt, pps.mean, pps.stddev);
+  if (!tg.empty())
+    fmt::print("| {} | {} | {} | {} | tg{} | {:.2f} ± {:.2f} |\n", hp.arch_name, gguf::human_bytes(m->file().file_size()),
+               ctx.n_threads(), kernels::isa_name(), o.n_gen, tgs.mean, tgs.stddev);
+  fmt::print("\nload time            {:.3f} s\n", load_s);
+  fmt::print("memory bandwidth     {:.2f} GB/s (triad, best of 5)\n", bw.best_gbps);
+  fmt::print("weights per token    {}\n", gguf::human_bytes(static_cast<uint64_t>(bytes_per_token)));
+  if (!tg.empty())
+    fmt::print("generation efficiency {:.2f} (weight bytes/token × tokens/s ÷ bandwidth)\n", efficiency);
+  return 0;
+}
+
+}  // namespace
+
+void add_bench_command(CLI::App& app, Action& action) {
+  auto o = std::make_shared<BenchOptions>();
+  CLI::App* cmd = app.add_subcommand("bench", "Measure prompt and generation speed against memory bandwidth");
+  cmd->add_option("model", o->model, "GGUF model file")->required();
+  cmd->add_option("-p,--n-prompt", o->n_prompt, "Prompt tokens per repetition")->capture_default_str();
+  cmd->add_option("-n,--n-gen", o->n_gen, "Generated tokens per repetition")->capture_default_str();
+  cmd->add_option("-r,--repetitions", o->reps, "Repetitions")->capture_default_str();
+  cmd->add_option("-t,--threads", o->threads, "Threads (default: all cores)");
+  cmd->add_flag("--json", o->json, "Print JSON");
+  cmd->callback([&action, o] { action = [o] { return run_bench(*o); }; });
+}
+
+}  // namespace hearth::cli

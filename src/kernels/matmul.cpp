@@ -1,0 +1,371 @@
+// matmul: the driver around the per-ISA dot products. It checks the weight once per call,
+// converts the activations to the weight's partner format once (not once per row), splits the
+// weight rows across the pool, and for several tokens walks tokens in cache-sized blocks so
+// each weight row is read from memory once per block and reused for every token in it.
+#include "kernels/matmul.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "kernels/dispatch.h"
+#include "kernels/fp16.h"
+#include "kernels/quant.h"
+#include "kernels/vec.h"
+#include "util/cpu.h"
+#include "util/error.h"
+
+namespace hearth::kernels {
+
+using gguf::TensorType;
+
+// ---- ISA selection -------------------------------------------------------------------------
+
+const char* isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::generic: return "generic";
+    case Isa::avx2: return "avx2";
+    case Isa::avx512: return "avx512";
+    case Isa::neon: return "neon";
+  }
+  return "unknown";
+}
+
+namespace {
+
+// What each ISA's file was compiled with (src/kernels/CMakeLists.txt); empty if this CPU has
+// all of it.
+std::string missing_features(Isa isa) {
+  const CpuFeatures& f = cpu_features();
+  std::string miss;
+  auto need = [&](bool have, const char* name) {
+    if (have) return;
+    if (!miss.empty()) miss += ", ";
+    miss += name;
+  };
+  switch (isa) {
+    case Isa::generic:
+      break;
+    case Isa::avx512:
+      need(f.avx512f, "avx512f");
+      need(f.avx512bw, "avx512bw");
+      need(f.avx512vl, "avx512vl");
+      [[fallthrough]];
+    case Isa::avx2:
+      need(f.avx2, "avx2");
+      need(f.fma, "fma");
+      need(f.f16c, "f16c");
+      break;
+    case Isa::neon:
+      need(f.neon, "neon");
+      break;
+  }
+  return miss;
+}
+
+bool compiled_in(Isa isa) {
+  switch (isa) {
+    case Isa::generic: return true;
+#if defined(__x86_64__)
+    case Isa::avx2: case Isa::avx512: return true;
+#endif
+#if defined(__aarch64__)
+    case Isa::neon: return true;
+#endif
+    default: return false;
+  }
+}
+
+const KernelTable& table_unchecked(Isa isa) {
+  switch (isa) {
+#if defined(__x86_64__)
+    case Isa::avx2: return avx2_table();
+    case Isa::avx512: return avx512_table();
+#endif
+#if defined(__aarch64__)
+    case Isa::neon: return neon_table();
+#endif
+    default: return generic_table();
+  }
+}
+
+const KernelTable& select_active() {
+  const char* env = std::getenv("HEARTH_ISA");
+  if (env == nullptr || *env == '\0') return best_table();
+  const std::string want = env;
+  for (Isa isa : {Isa::generic, Isa::avx2, Isa::avx512, Isa::neon}) {
+    if (want != isa_name(isa)) continue;
+    try {
+      return table_for(isa);
+    } catch (const Error& e) {
+      throw Error(e.kind(), fmt::format("HEARTH_ISA={}: {}", want, e.what()));
+    }
+  }
+  throw_error(ErrorKind::invalid_argument,
+              "HEARTH_ISA={}: unknown instruction set (expected generic, avx2, avx512 or neon)", want);
+}
+
+}  // namespace
+
+std::vector<Isa> available_isas() {
+  std::vector<Isa> out;
+  for (Isa isa : {Isa::generic, Isa::neon, Isa::avx2, Isa::avx512})
+    if (compiled_in(isa) && missing_features(isa).empty()) out.push_back(isa);
+  return out;
+}
+
+const KernelTable& table_for(Isa isa) {
+  if (!compiled_in(isa))
+    throw_error(ErrorKind::unsupported, "kernels for {} are not part of this build (other architecture)",
+                isa_name(isa));
+  const std::string miss = missing_features(isa);
+  if (!miss.empty())
+    throw_error(ErrorKind::unsupported, "kernels for {} need CPU features this machine lacks: {} (it has: {})",
+                isa_name(isa), miss, cpu_features_string(cpu_features()));
+  return table_unchecked(isa);
+}
+
+const KernelTable& best_table() {
+  static const KernelTable& best = table_unchecked(available_isas().back());
+  return best;
+}
+
+const KernelTable& active_table() {
+  // A function-local static: chosen on first use, then constant. If HEARTH_ISA is bad the
+  // initialisation throws and is retried (and throws again) on the next call.
+  static const KernelTable& active = select_active();
+  return active;
+}
+
+const char* isa_name() { return isa_name(active_table().isa); }
+
+Act activation_format(TensorType weight) {
+  switch (weight) {
+    case TensorType::Q4_0: case TensorType::Q4_1: case TensorType::Q5_0: case TensorType::Q5_1:
+    case TensorType::Q8_0:
+      return Act::Q8A;
+    case TensorType::Q4_K: case TensorType::Q5_K: case TensorType::Q6_K:
+      return Act::Q8_K;
+    default:
+      return Act::F32;
+  }
+}
+
+const char* act_name(Act a) { return a == Act::F32 ? "F32" : a == Act::Q8A ? "Q8A" : "Q8_K"; }
+
+int64_t act_block_size(Act a) { return a == Act::F32 ? 1 : a == Act::Q8A ? QK : QK_K; }
+
+size_t act_row_bytes(Act a, int64_t n) {
+  switch (a) {
+    case Act::F32: return size_t(n) * sizeof(float);
+    case Act::Q8A: return size_t(n / QK) * sizeof(BlockQ8A);
+    case Act::Q8_K: return size_t(n / QK_K) * sizeof(BlockQ8_K);
+  }
+  return 0;
+}
+
+void dequantize_activation(Act a, const void* src, float* dst, int64_t n) {
+  switch (a) {
+    case Act::F32: std::memcpy(dst, src, size_t(n) * sizeof(float)); return;
+    case Act::Q8A: dequantize_row_q8a(static_cast<const BlockQ8A*>(src), dst, n); return;
+    case Act::Q8_K: dequantize_row_q8_K(static_cast<const BlockQ8_K*>(src), dst, n); return;
+  }
+}
+
+bool is_supported(TensorType type) {
+  const auto t = uint32_t(type);
+  return t < uint32_t(kTypeSlots) && generic_table().vec_dot[t] != nullptr;
+}
+
+// ---- row conversions -----------------------------------------------------------------------
+
+void fp16_to_fp32_row(const uint16_t* x, float* y, int64_t n) { best_table().fp16_to_fp32(x, y, n); }
+void fp32_to_fp16_row(const float* x, uint16_t* y, int64_t n) { best_table().fp32_to_fp16(x, y, n); }
+void bf16_to_fp32_row(const uint16_t* x, float* y, int64_t n) { best_table().bf16_to_fp32(x, y, n); }
+void fp32_to_bf16_row(const float* x, uint16_t* y, int64_t n) { best_table().fp32_to_bf16(x, y, n); }
+
+float dot_f32(const float* a, const float* b, int64_t n) {
+  return best_table().vec_dot[int(TensorType::F32)](n, a, b);
+}
+float dot_f16_f32(const uint16_t* a, const float* b, int64_t n) {
+  return best_table().vec_dot[int(TensorType::F16)](n, a, b);
+}
+
+void dequantize_row(const Weight& w, int64_t r, float* out) {
+  if (!is_supported(w.type))
+    throw_error(ErrorKind::unsupported, "tensor type {} is not supported (no dequantize kernel)",
+                gguf::tensor_type_name(w.type));
+  if (r < 0 || r >= w.rows)
+    throw_error(ErrorKind::invalid_argument, "row {} out of range for a {}x{} {} tensor", r, w.rows, w.cols,
+                gguf::tensor_type_name(w.type));
+  const uint64_t rb = gguf::row_bytes(w.type, uint64_t(w.cols));
+  dequantize_row(w.type, static_cast<const uint8_t*>(w.data) + uint64_t(r) * rb, out, w.cols);
+}
+
+// ---- matmul --------------------------------------------------------------------------------
+
+namespace {
+
+// Everything a worker needs, passed by one pointer so the std::function that carries the
+// lambda to the pool stays within its small-object buffer (no allocation per call).
+struct Job {
+  const KernelTable* table = {};
+  VecDotFn dot = {};
+  VecDot4Fn dot4 = {};
+  QuantizeFn quantize = {};
+  const uint8_t* w = {};
+  size_t w_row_bytes = {};
+  const float* x = {};
+  const uint8_t* act = {};  // converted activations, one row per token (x itself for F32)
+  uint8_t* act_out = {};    // where quantize_tokens writes them (the scratch buffer)
+  size_t act_row_bytes = {};
+  int64_t rows = 0, cols = 0, n_tokens = 0;
+  int64_t token_block = {};
+  // Several tokens of long float rows are processed in column chunks, so that a chunk of a
+  // weight row stays in L1 while the token block's chunks (in L2) stream past it.
+  int64_t k_chunk = {};
+  size_t w_chunk_bytes = 0, a_chunk_bytes = 0;
+  int64_t rows_per_tile = {};
+  std::atomic<int64_t> next_tile{0};
+  float* y = nullptr;
+};
+
+void quantize_tokens(const Job& j, int ith, int nth) {
+  for (int64_t t = ith; t < j.n_tokens; t += nth)
+    j.quantize(j.x + t * j.cols, j.act_out + t * j.act_row_bytes, j.cols);
+}
+
+// One tile: rows [r0, r1) against tokens [t0, t1).
+void dot_tile(const Job& j, int64_t r0, int64_t r1, int64_t t0, int64_t t1) {
+  if (j.n_tokens == 1) {
+    for (int64_t r = r0; r < r1; ++r) j.y[r] = j.dot(j.cols, j.w + r * j.w_row_bytes, j.act);
+    return;
+  }
+  float out[4];
+  for (int64_t c0 = 0, chunk = 0; c0 < j.cols; c0 += j.k_chunk, ++chunk) {
+    const int64_t kc = c0 + j.k_chunk < j.cols ? j.k_chunk : j.cols - c0;
+    const uint8_t* act = j.act + chunk * j.a_chunk_bytes;
+    // The first column chunk stores, later ones add.
+    auto put = [&](int64_t t, int64_t r, float v) {
+      float& dst = j.y[t * j.rows + r];
+      dst = c0 == 0 ? v : dst + v;
+    };
+    for (int64_t r = r0; r < r1; ++r) {
+      const uint8_t* wr = j.w + r * j.w_row_bytes + chunk * j.w_chunk_bytes;
+      int64_t t = t0;
+      if (j.dot4 != nullptr) {
+        for (; t + 4 <= t1; t += 4) {
+          j.dot4(kc, wr, act + t * j.act_row_bytes, j.act_row_bytes, out);
+          for (int k = 0; k < 4; ++k) put(t + k, r, out[k]);
+        }
+      }
+      for (; t < t1; ++t) put(t, r, j.dot(kc, wr, act + t * j.act_row_bytes));
+    }
+  }
+}
+
+// Threads take tiles from a shared counter rather than a fixed share of the rows, so a core
+// that is slowed down (by another process, or a busy sibling hyper-thread) does less of the
+// work instead of holding everyone up. Tiles run token block by token block, so the threads
+// work on the same activations (hot in cache) at the same time. Each output is still computed
+// whole by one thread, so results do not depend on the thread count.
+void dot_rows(Job& j, int ith, int nth) {
+  const int64_t row_chunks = (j.rows + j.rows_per_tile - 1) / j.rows_per_tile;
+  const int64_t token_blocks = (j.n_tokens + j.token_block - 1) / j.token_block;
+  const int64_t tiles = row_chunks * token_blocks;
+  for (int64_t k = j.next_tile.fetch_add(1, std::memory_order_relaxed); k < tiles;
+       k = j.next_tile.fetch_add(1, std::memory_order_relaxed)) {
+    const int64_t tb = k / row_chunks, rc = k % row_chunks;
+    const int64_t r0 = rc * j.rows_per_tile, r1 = std::min(j.rows, r0 + j.rows_per_tile);
+    const int64_t t0 = tb * j.token_block, t1 = std::min(j.n_tokens, t0 + j.token_block);
+    dot_tile(j, r0, r1, t0, t1);
+  }
+}
+
+// Below this many multiply-adds a matmul is done on the calling thread: waking the pool costs
+// a few microseconds, more than the work.
+constexpr int64_t kMinParallelWork = 1 << 16;
+// Activations of one token block should stay in L2 while the rows stream past.
+constexpr size_t kTokenBlockBytes = 256 * 1024;
+// Column chunk for float weights (values; a multiple of every vector width).
+constexpr int64_t kFloatChunk = 1024;
+
+}  // namespace
+
+void matmul_with(const KernelTable& table, const Weight& w, const float* x, int64_t n_tokens, float* y,
+                 ThreadPool& pool) {
+  if (!is_supported(w.type))
+    throw_error(ErrorKind::unsupported, "tensor type {} is not supported by the matmul kernels",
+                gguf::tensor_type_name(w.type));
+  const Act act = activation_format(w.type);
+  const int64_t block = std::max<int64_t>(gguf::block_size(w.type), act_block_size(act));
+  if (w.rows < 0 || w.cols < 0 || n_tokens < 0)
+    throw_error(ErrorKind::invalid_argument, "matmul: negative size ({} rows, {} cols, {} tokens)", w.rows, w.cols,
+                n_tokens);
+  if (w.cols % block != 0)
+    throw_error(ErrorKind::format, "matmul: a {} row of {} values is not a multiple of the block size {}",
+                gguf::tensor_type_name(w.type), w.cols, block);
+  if (w.rows == 0 || n_tokens == 0) return;
+  if (w.cols == 0) {
+    std::memset(y, 0, size_t(w.rows * n_tokens) * sizeof(float));
+    return;
+  }
+  if (w.data == nullptr || x == nullptr || y == nullptr)
+    throw_error(ErrorKind::internal, "matmul: null buffer for a {}x{} {} weight", w.rows, w.cols,
+                gguf::tensor_type_name(w.type));
+
+  Job j;
+  j.table = &table;
+  j.dot = table.vec_dot[int(w.type)];
+  j.dot4 = table.vec_dot4[int(w.type)];
+  j.w = static_cast<const uint8_t*>(w.data);
+  j.w_row_bytes = gguf::row_bytes(w.type, uint64_t(w.cols));
+  j.x = x;
+  j.rows = w.rows;
+  j.cols = w.cols;
+  j.n_tokens = n_tokens;
+  j.y = y;
+
+  const bool parallel = pool.size() > 1 && w.rows * w.cols * n_tokens >= kMinParallelWork;
+
+  if (act == Act::F32) {
+    j.act = reinterpret_cast<const uint8_t*>(x);
+    j.act_row_bytes = size_t(w.cols) * sizeof(float);
+  } else {
+    // Grows to the largest call seen on this thread, then never allocates again.
+    thread_local std::vector<uint8_t> scratch;
+    j.quantize = quantizer(table, act);
+    j.act_row_bytes = act_row_bytes(act, w.cols);
+    const size_t need = j.act_row_bytes * size_t(n_tokens);
+    if (scratch.size() < need) scratch.resize(need);
+    j.act = j.act_out = scratch.data();
+    if (parallel && n_tokens > 1) {
+      pool.run([&j](int ith, int nth) { quantize_tokens(j, ith, nth); });
+    } else {
+      quantize_tokens(j, 0, 1);
+    }
+  }
+  j.k_chunk = w.cols;
+  if (act == Act::F32 && n_tokens > 1 && w.cols > kFloatChunk) j.k_chunk = kFloatChunk;
+  j.w_chunk_bytes = gguf::row_bytes(w.type, uint64_t(j.k_chunk));
+  j.a_chunk_bytes = act_row_bytes(act, j.k_chunk);
+  j.token_block = std::max<int64_t>(4, int64_t(kTokenBlockBytes / j.a_chunk_bytes) & ~int64_t(3));
+  // About eight tiles per thread and token block: enough to even out uneven cores.
+  const int64_t nth = parallel ? pool.size() : 1;
+  j.rows_per_tile = std::clamp<int64_t>(w.rows / (nth * 8), n_tokens == 1 ? 16 : 4, n_tokens == 1 ? 512 : 64);
+
+  if (parallel) {
+    pool.run([&j](int ith, int nth) { dot_rows(j, ith, nth); });
+  } else {
+    dot_rows(j, 0, 1);
+  }
+}
+
+void matmul(const Weight& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
+  matmul_with(active_table(), w, x, n_tokens, y, pool);
+}
+
+}  // namespace hearth::kernels

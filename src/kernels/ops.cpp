@@ -1,0 +1,284 @@
+// Generic implementations of kernels/ops.h. Loops are kept simple (unit stride, no branches
+// in the body) so that -O2/-O3 vectorizes them for the baseline ISA; the only SIMD-dispatched
+// calls are the dot products and fp16 row conversions of attention (vec.h, fp16.h).
+#include "kernels/ops.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "kernels/fp16.h"
+#include "kernels/vec.h"
+#include "util/error.h"
+
+namespace hearth::kernels {
+
+// ---- normalization ----
+
+void rmsnorm(const float* x, const float* weight, int64_t n, float eps, float* out) {
+  // Four double accumulators: independent chains the compiler can keep in one vector register.
+  double acc[4] = {0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    for (int j = 0; j < 4; ++j) acc[j] += double(x[i + j]) * double(x[i + j]);
+  }
+  for (; i < n; ++i) acc[0] += double(x[i]) * double(x[i]);
+  const double mean = (acc[0] + acc[1] + acc[2] + acc[3]) / double(n > 0 ? n : 1);
+  const float s = float(1.0 / std::sqrt(mean + double(eps)));
+  if (weight != nullptr) {
+    for (int64_t j = 0; j < n; ++j) out[j] = x[j] * s * weight[j];
+  } else {
+    for (int64_t j = 0; j < n; ++j) out[j] = x[j] * s;
+  }
+}
+
+void layernorm(const float* x, const float* weight, const float* bias, int64_t n, float eps, float* out) {
+  if (n <= 0) return;
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += x[i];
+  const double mean = sum / double(n);
+  double var = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double d = double(x[i]) - mean;
+    var += d * d;
+  }
+  var /= double(n);
+  const float m = float(mean);
+  const float s = float(1.0 / std::sqrt(var + double(eps)));
+  for (int64_t i = 0; i < n; ++i) {
+    float v = (x[i] - m) * s;
+    if (weight != nullptr) v *= weight[i];
+    if (bias != nullptr) v += bias[i];
+    out[i] = v;
+  }
+}
+
+// ---- rotary position embedding ----
+
+void validate_rope(const RopeParams& p, int64_t head_dim) {
+  if (p.n_rot < 0 || p.n_rot % 2 != 0 || p.n_rot > head_dim) {
+    throw_error(ErrorKind::format, "rope dimension count {} must be even and at most the head size {}", p.n_rot,
+                head_dim);
+  }
+  if (!(p.freq_base > 0.0f) || !std::isfinite(p.freq_base)) {
+    throw_error(ErrorKind::format, "rope frequency base {} must be a positive number", p.freq_base);
+  }
+  if (!(p.freq_scale > 0.0f) || !std::isfinite(p.freq_scale)) {
+    throw_error(ErrorKind::format, "rope frequency scale {} must be a positive number (scaling factor 1/{})",
+                p.freq_scale, p.freq_scale);
+  }
+  if (p.yarn && p.n_ctx_orig <= 0) {
+    throw_error(ErrorKind::format, "YaRN rope scaling needs the original context length (got {})", p.n_ctx_orig);
+  }
+}
+
+namespace {
+
+// YaRN: the pair index at which a dimension completes `rotations` full turns over the original
+// context; pairs below corr_low extrapolate, above corr_high interpolate.
+double yarn_corr_dim(int n_rot, int n_ctx_orig, double rotations, double base) {
+  constexpr double two_pi = 6.283185307179586;
+  return n_rot * std::log(n_ctx_orig / (rotations * two_pi)) / (2.0 * std::log(base));
+}
+
+// Angle table for one position. Angles are computed in double from pos · base^(-2i/n_rot), so
+// the table is as exact as float storage allows at any position.
+struct RopeAngles {
+  double corr_low = 0, corr_high = 0;
+  double ext = 0;      // YaRN mix strength (0: plain / linear)
+  float mscale = 1.0f; // multiplies cos and sin
+
+  explicit RopeAngles(const RopeParams& p) {
+    mscale = p.attn_factor;
+    if (p.yarn && p.ext_factor != 0.0f && p.n_ctx_orig > 0) {
+      ext = p.ext_factor;
+      const double lo = std::floor(yarn_corr_dim(p.n_rot, p.n_ctx_orig, p.beta_fast, p.freq_base));
+      const double hi = std::ceil(yarn_corr_dim(p.n_rot, p.n_ctx_orig, p.beta_slow, p.freq_base));
+      corr_low = std::max(0.0, lo);
+      corr_high = std::min(double(p.n_rot - 1), hi);
+      // Longer contexts flatten attention; YaRN compensates by sharpening the rotation.
+      mscale *= 1.0f + 0.1f * std::log(1.0f / p.freq_scale);
+    }
+  }
+
+  // (cos, sin) of pair i at position pos.
+  void at(const RopeParams& p, int64_t pos, int i, float* cs) const {
+    const double theta_extrap = double(pos) * std::pow(double(p.freq_base), -2.0 * i / p.n_rot);
+    const double theta_interp = double(p.freq_scale) * theta_extrap;
+    double theta = theta_interp;
+    if (ext != 0.0) {
+      // Ramp from 1 (pure extrapolation) at corr_low to 0 (pure interpolation) at corr_high.
+      const double y = (i - corr_low) / std::max(0.001, corr_high - corr_low);
+      const double ramp = (1.0 - std::clamp(y, 0.0, 1.0)) * ext;
+      theta = theta_interp * (1.0 - ramp) + theta_extrap * ramp;
+    }
+    cs[0] = float(std::cos(theta)) * mscale;
+    cs[1] = float(std::sin(theta)) * mscale;
+  }
+};
+
+inline void rotate_pair(float& a, float& b, float c, float s) {
+  const float x0 = a, x1 = b;
+  a = x0 * c - x1 * s;
+  b = x0 * s + x1 * c;
+}
+
+}  // namespace
+
+void rope_cache(const RopeParams& p, int64_t pos, float* cache) {
+  const RopeAngles angles(p);
+  for (int i = 0; i < p.n_rot / 2; ++i) angles.at(p, pos, i, cache + 2 * i);
+}
+
+void rope_apply(float* x, int64_t n_head, int64_t head_dim, const float* cache, const RopeParams& p) {
+  const int half = p.n_rot / 2;
+  for (int64_t h = 0; h < n_head; ++h) {
+    float* v = x + h * head_dim;
+    if (p.neox) {
+      for (int i = 0; i < half; ++i) rotate_pair(v[i], v[i + half], cache[2 * i], cache[2 * i + 1]);
+    } else {
+      for (int i = 0; i < half; ++i) rotate_pair(v[2 * i], v[2 * i + 1], cache[2 * i], cache[2 * i + 1]);
+    }
+  }
+}
+
+void rope(float* x, int64_t n_head, int64_t head_dim, int64_t pos, const RopeParams& p) {
+  constexpr int kStackRot = 1024;
+  if (p.n_rot <= kStackRot) {
+    float cache[kStackRot];
+    rope_cache(p, pos, cache);
+    rope_apply(x, n_head, head_dim, cache, p);
+    return;
+  }
+  // Very wide heads: one pair's angle at a time, applied to every head.
+  const RopeAngles angles(p);
+  const int half = p.n_rot / 2;
+  for (int i = 0; i < half; ++i) {
+    float cs[2];
+    angles.at(p, pos, i, cs);
+    for (int64_t h = 0; h < n_head; ++h) {
+      float* v = x + h * head_dim;
+      if (p.neox) {
+        rotate_pair(v[i], v[i + half], cs[0], cs[1]);
+      } else {
+        rotate_pair(v[2 * i], v[2 * i + 1], cs[0], cs[1]);
+      }
+    }
+  }
+}
+
+// ---- softmax and activations ----
+
+void softmax(float* x, int64_t n) {
+  if (n <= 0) return;
+  float mx = -std::numeric_limits<float>::infinity();
+  for (int64_t i = 0; i < n; ++i) mx = std::max(mx, x[i]);
+  if (mx == -std::numeric_limits<float>::infinity()) {
+    for (int64_t i = 0; i < n; ++i) x[i] = 0.0f;
+    return;
+  }
+  // Subtracting the maximum keeps every exp() in (0, 1]: no overflow for large logits.
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    x[i] = std::exp(x[i] - mx);
+    sum += x[i];
+  }
+  const float inv = float(1.0 / sum);
+  for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+}
+
+void silu(const float* x, int64_t n, float* out) {
+  for (int64_t i = 0; i < n; ++i) out[i] = x[i] / (1.0f + std::exp(-x[i]));
+}
+
+void gelu(const float* x, int64_t n, float* out) {
+  constexpr float sqrt_2_over_pi = 0.7978845608028654f;
+  constexpr float coef = 0.044715f;
+  for (int64_t i = 0; i < n; ++i) {
+    // 0.5·v·(1 + tanh(u)) == v·sigmoid(2u); the sigmoid form avoids the cancellation in
+    // 1 + tanh(u) for large negative v, where the tanh form loses all relative precision.
+    const float v = x[i];
+    const float u = sqrt_2_over_pi * v * (1.0f + coef * v * v);
+    out[i] = v / (1.0f + std::exp(-2.0f * u));
+  }
+}
+
+void swiglu(const float* gate, const float* up, int64_t n, float* out) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = gate[i];
+    out[i] = g / (1.0f + std::exp(-g)) * up[i];
+  }
+}
+
+// ---- vector arithmetic ----
+
+void add(float* a, const float* b, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) a[i] += b[i];
+}
+void add(const float* a, const float* b, int64_t n, float* out) {
+  for (int64_t i = 0; i < n; ++i) out[i] = a[i] + b[i];
+}
+void mul(float* a, const float* b, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) a[i] *= b[i];
+}
+void mul(const float* a, const float* b, int64_t n, float* out) {
+  for (int64_t i = 0; i < n; ++i) out[i] = a[i] * b[i];
+}
+void scale(float* x, float s, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] *= s;
+}
+
+// ---- attention ----
+
+void validate_attention(const AttentionParams& p) {
+  if (p.n_head <= 0 || p.n_head_kv <= 0 || p.head_dim <= 0) {
+    throw_error(ErrorKind::format, "attention needs positive head counts and head size (got {} heads, {} KV heads, "
+                "head size {})", p.n_head, p.n_head_kv, p.head_dim);
+  }
+  if (p.n_head % p.n_head_kv != 0) {
+    throw_error(ErrorKind::format, "attention head count {} is not a multiple of the KV head count {}", p.n_head,
+                p.n_head_kv);
+  }
+  if (p.sliding_window < 0) {
+    throw_error(ErrorKind::format, "attention sliding window {} must not be negative", p.sliding_window);
+  }
+}
+
+void attention_head(const float* q, const uint16_t* k_cache, const uint16_t* v_cache, int64_t pos, int64_t h,
+                    const AttentionParams& p, float* scores, float* out) {
+  const int64_t hd = p.head_dim;
+  const int64_t row = int64_t(p.n_head_kv) * hd;          // cache row stride (one position)
+  const int64_t kvh = h / (p.n_head / p.n_head_kv);        // GQA: heads share KV in groups
+  const int64_t first = attention_first_pos(p, pos);
+  const int64_t n = pos - first + 1;
+
+  const uint16_t* k = k_cache + kvh * hd;
+  for (int64_t t = 0; t < n; ++t) scores[t] = dot_f16_f32(k + (first + t) * row, q, hd) * p.scale;
+  softmax(scores, n);
+
+  // out = Σ_t scores[t] · v[t]. V rows are converted in chunks on the stack so the conversion
+  // uses the F16C/NEON path and the multiply-add stays a plain vectorizable loop.
+  for (int64_t d = 0; d < hd; ++d) out[d] = 0.0f;
+  const uint16_t* v = v_cache + kvh * hd;
+  constexpr int64_t kChunk = 256;
+  float buf[kChunk];
+  for (int64_t t = 0; t < n; ++t) {
+    const float w = scores[t];
+    const uint16_t* vr = v + (first + t) * row;
+    for (int64_t d0 = 0; d0 < hd; d0 += kChunk) {
+      const int64_t m = std::min(kChunk, hd - d0);
+      fp16_to_fp32_row(vr + d0, buf, m);
+      float* o = out + d0;
+      for (int64_t d = 0; d < m; ++d) o[d] += w * buf[d];
+    }
+  }
+}
+
+void attention(const float* q, const uint16_t* k_cache, const uint16_t* v_cache, int64_t pos,
+               const AttentionParams& p, float* scores, float* out) {
+  for (int64_t h = 0; h < p.n_head; ++h) {
+    attention_head(q + h * p.head_dim, k_cache, v_cache, pos, h, p, scores, out + h * p.head_dim);
+  }
+}
+
+}  // namespace hearth::kernels

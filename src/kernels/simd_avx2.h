@@ -1,0 +1,115 @@
+// AVX2 building blocks shared by the x86 kernel files (dot_avx2.cpp, dot_avx512.cpp). Only
+// include this from a file compiled with at least -mavx2 -mfma -mf16c. Everything is in an
+// anonymous namespace on purpose: each ISA file gets its own private copy compiled with its
+// own flags, so the linker can never merge an AVX-512 copy into code that runs on AVX2 CPUs.
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+
+namespace hearth::kernels {
+namespace {
+
+#define HEARTH_INLINE inline __attribute__((always_inline))
+
+HEARTH_INLINE float h2f(uint16_t h) { return _cvtsh_ss(h); }
+
+HEARTH_INLINE float hsum_ps(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+HEARTH_INLINE int hsum_epi32(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 1));
+  return _mm_cvtsi128_si32(s);
+}
+
+HEARTH_INLINE __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+
+// 16 bytes of nibble pairs → 32 bytes: low nibbles (values 0..15) then high nibbles (16..31).
+HEARTH_INLINE __m256i unpack_nibbles(const uint8_t* p) {
+  const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  const __m256i v = _mm256_set_m128i(_mm_srli_epi16(b, 4), b);
+  return _mm256_and_si256(v, _mm256_set1_epi8(0x0f));
+}
+
+// 32 bits → 32 bytes, 0xff where bit k of `bits` is set (byte k).
+HEARTH_INLINE __m256i expand_bits(uint32_t bits) {
+  const __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32(int(bits)),
+                                        _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202,
+                                                          0x0101010101010101, 0x0000000000000000));
+  const __m256i bit = _mm256_set1_epi64x(int64_t(0x8040201008040201));
+  return _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
+}
+
+// Σ u·s over 32 bytes (u unsigned ≤ 127·2 safe, s signed) as 8 int32 partial sums.
+HEARTH_INLINE __m256i dot_u8_i8(__m256i u, __m256i s) {
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+}
+// Σ w·a for signed bytes w, a (a ≠ -128, which our activation quantizers never produce).
+HEARTH_INLINE __m256i dot_i8_i8(__m256i w, __m256i a) {
+  return dot_u8_i8(_mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w));
+}
+
+// Unpacks the 12-byte 6-bit scales/mins field of Q4_K/Q5_K into sc[8] and m[8] bytes, four
+// at a time with 32-bit masks (same layout as quant.h's unpack_scale_min_k4).
+HEARTH_INLINE void unpack_scales_k4(const uint8_t* scales, uint8_t sc[8], uint8_t m[8]) {
+  uint32_t u[3];
+  std::memcpy(u, scales, 12);
+  const uint32_t sc_lo = u[0] & 0x3f3f3f3fu, m_lo = u[1] & 0x3f3f3f3fu;
+  const uint32_t sc_hi = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);
+  const uint32_t m_hi = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4);
+  std::memcpy(sc, &sc_lo, 4);
+  std::memcpy(sc + 4, &sc_hi, 4);
+  std::memcpy(m, &m_lo, 4);
+  std::memcpy(m + 4, &m_hi, 4);
+}
+
+// Σ_j m[j] · (bsums[2j] + bsums[2j+1]) as 8 int32 lanes: each min is duplicated into the two
+// int16 lanes of its 32-value sub-block so one madd does products and pair sums.
+HEARTH_INLINE __m256i mins_dot_bsums(const uint8_t m[8], const int16_t* bsums) {
+  const __m128i m16 = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(m)));
+  const __m256i mdup = _mm256_set_m128i(_mm_unpackhi_epi16(m16, m16), _mm_unpacklo_epi16(m16, m16));
+  return _mm256_madd_epi16(mdup, load256(bsums));
+}
+
+// The four 32-byte groups of unsigned 6-bit values (0..63) of one 128-value half of a Q6_K
+// block, in value order.
+HEARTH_INLINE void unpack_q6_half(const uint8_t* ql, const uint8_t* qh, __m256i q[4]) {
+  const __m256i low4 = _mm256_set1_epi8(0x0f), two = _mm256_set1_epi8(3);
+  const __m256i l0 = load256(ql), l1 = load256(ql + 32), h = load256(qh);
+  q[0] = _mm256_or_si256(_mm256_and_si256(l0, low4), _mm256_slli_epi16(_mm256_and_si256(h, two), 4));
+  q[1] = _mm256_or_si256(_mm256_and_si256(l1, low4),
+                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), two), 4));
+  q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low4),
+                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), two), 4));
+  q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4),
+                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), two), 4));
+}
+
+// Eight 8-bit scales widened to int16, the same eight in both 128-bit lanes.
+HEARTH_INLINE __m256i scales16_u8(const uint8_t* s8) {
+  return _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(s8))));
+}
+HEARTH_INLINE __m256i scales16_i8(const int8_t* s8) {
+  return _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(s8))));
+}
+
+// From such a vector: int16 element `lo` in every slot of the low lane and `hi` in every
+// slot of the high lane (one shuffle instead of two broadcasts from memory). A maddubs result
+// over 32 values has one 16-value sub-block per lane, a pair of 32-value sub-blocks has one
+// scale for both lanes (lo == hi).
+HEARTH_INLINE __m256i pick16(__m256i s, int lo, int hi) {
+  const __m256i ctrl = _mm256_set_m128i(_mm_set1_epi16(int16_t(((2 * hi + 1) << 8) | (2 * hi))),
+                                        _mm_set1_epi16(int16_t(((2 * lo + 1) << 8) | (2 * lo))));
+  return _mm256_shuffle_epi8(s, ctrl);
+}
+
+}  // namespace
+}  // namespace hearth::kernels

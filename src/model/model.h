@@ -1,0 +1,96 @@
+// A loaded model: hyper-parameters, tokenizer and weights, all backed by the GGUF mapping.
+// A Model is immutable once loaded; the state of one conversation (KV cache, scratch buffers)
+// lives in a Context, so several contexts can share one model.
+//
+//   auto m = hearth::model::Model::load("model.gguf");
+//   hearth::model::Context ctx(*m, {.n_ctx = 2048, .n_threads = 4});
+//   std::span<const float> logits = ctx.eval(prompt_tokens);   // logits of the last token
+//   logits = ctx.eval({&next, 1});
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "gguf/gguf.h"
+#include "model/hparams.h"
+#include "model/weights.h"
+#include "tokenizer/tokenizer.h"
+#include "util/thread_pool.h"
+
+namespace hearth::model {
+
+class Model {
+ public:
+  // Maps and validates the file: architecture, hyper-parameters, every tensor's presence,
+  // shape and type, and the tokenizer. Throws hearth::Error naming what is wrong.
+  static std::unique_ptr<Model> load(const std::string& path);
+
+  const gguf::File& file() const { return file_; }
+  const HParams& hparams() const { return hp_; }
+  const Weights& weights() const { return weights_; }
+  const tokenizer::Tokenizer& tokenizer() const { return *tokenizer_; }
+
+ private:
+  explicit Model(gguf::File f) : file_(std::move(f)) {}
+  gguf::File file_;
+  HParams hp_;
+  Weights weights_;
+  std::unique_ptr<tokenizer::Tokenizer> tokenizer_;
+};
+
+struct ContextOptions {
+  int64_t n_ctx = 0;     // 0: min(model context, 4096)
+  int n_threads = 0;     // 0: the number of cores
+  int64_t n_batch = 512; // tokens evaluated per forward call when a prompt is longer
+};
+
+// The KV cache of one sequence: per layer, K and V as F16, [n_ctx][n_head_kv * head_dim].
+struct KvCache {
+  int64_t n_ctx = 0;
+  int64_t n_embd_kv = 0;
+  std::vector<std::vector<uint16_t>> k, v;  // one buffer per layer
+};
+
+class Context {
+ public:
+  Context(const Model& model, ContextOptions opts = {});
+
+  // Appends `tokens` to the sequence and returns the logits (n_vocab floats) of the last one.
+  // Throws Error(limit) if the sequence would exceed n_ctx (nothing is evaluated then).
+  std::span<const float> eval(std::span<const tokenizer::Token> tokens);
+  // As eval, but returns logits for every token of this call: [tokens.size()][n_vocab].
+  std::span<const float> eval_all(std::span<const tokenizer::Token> tokens);
+
+  int64_t n_past() const { return n_past_; }
+  int64_t n_ctx() const { return kv_.n_ctx; }
+  // Forgets the sequence after position n (keeps the first n tokens' cache).
+  void truncate(int64_t n);
+  const Model& model() const { return model_; }
+  int n_threads() const { return pool_.size(); }
+
+  // Buffers of one forward call, sized for n_batch tokens (allocated once).
+  struct Scratch {
+    std::vector<float> x, xb, xb2, q, k, v, att_out, hb, hb2, logits, rope_cache, attn_scores;
+  };
+
+ private:
+  std::span<const float> run(std::span<const tokenizer::Token> tokens, bool all_logits);
+
+  const Model& model_;
+  ContextOptions opts_;
+  ThreadPool pool_;
+  KvCache kv_;
+  Scratch s_;
+  int64_t n_past_ = 0;
+};
+
+// One forward pass per architecture family (llama.cpp / qwen.cpp): evaluates `tokens` at
+// positions [n_past, n_past + n), writes K/V into the cache and the logits of the last token
+// (or of every token when all_logits) into s.logits.
+void forward_llama(const Model& m, KvCache& kv, Context::Scratch& s, ThreadPool& pool,
+                   std::span<const tokenizer::Token> tokens, int64_t n_past, bool all_logits);
+
+}  // namespace hearth::model

@@ -1,0 +1,135 @@
+// The hearth binary, run as a subprocess: exit codes, messages and output of each command.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "testdata.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Result {
+  int code = -1;
+  std::string out;  // stdout and stderr together
+};
+
+std::string quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+Result run_hearth(const std::vector<std::string>& args, bool with_stderr = true) {
+  std::string cmd = quote(hearth::test::hearth_binary());
+  for (const auto& a : args) cmd += " " + quote(a);
+  cmd += with_stderr ? " 2>&1" : " 2>/dev/null";
+  Result r;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) return r;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  int status = pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+std::string sample_model() { return hearth::test::source_dir() + "/models/stories260K.gguf"; }
+
+}  // namespace
+
+TEST(Cli, Version) {
+  Result r = run_hearth({"--version"});
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.out.find("hearth 0."), std::string::npos) << r.out;
+}
+
+TEST(Cli, HelpListsCommands) {
+  Result r = run_hearth({"help"});
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.out.find("show"), std::string::npos);
+  EXPECT_NE(r.out.find("tokenize"), std::string::npos);
+}
+
+TEST(Cli, UnknownFlagAndCommandFail) {
+  EXPECT_NE(run_hearth({"show", "--bogus", sample_model()}).code, 0);
+  EXPECT_NE(run_hearth({"frobnicate"}).code, 0);
+  EXPECT_NE(run_hearth({"show"}).code, 0);  // missing FILE
+}
+
+TEST(Cli, ShowSampleModel) {
+  Result r = run_hearth({"show", sample_model()});
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("architecture     llama"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("layers           5"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("heads / kv heads 8 / 4"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("llama, 512 tokens"), std::string::npos) << r.out;
+}
+
+TEST(Cli, ShowJsonOnEveryTestdataFile) {
+  std::string dir = hearth::test::testdata_dir();
+  int files = 0;
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    if (e.path().extension() != ".gguf") continue;
+    ++files;
+    Result r = run_hearth({"show", "--json", e.path().string()}, false);
+    ASSERT_EQ(r.code, 0) << e.path() << "\n" << r.out;
+    auto j = nlohmann::json::parse(r.out);
+    EXPECT_FALSE(j["architecture"].get<std::string>().empty()) << e.path();
+    EXPECT_GT(j["tokenizer"]["vocab_size"].get<int>(), 0) << e.path();
+    EXPECT_EQ(j["file_size"].get<uint64_t>(), fs::file_size(e.path()));
+  }
+  EXPECT_GE(files, 14);
+}
+
+TEST(Cli, ShowJsonCountsParameters) {
+  Result r = run_hearth({"show", "--json", sample_model()}, false);
+  ASSERT_EQ(r.code, 0);
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["tensor_count"], 48);
+  EXPECT_EQ(j["tensor_types"]["F32"]["tensors"], 48);
+  // stories260K: 512×64 embedding + 5 layers + norms; the exact count is the sum of elements.
+  EXPECT_GT(j["parameter_count"].get<int>(), 250000);
+  EXPECT_LT(j["parameter_count"].get<int>(), 300000);
+  EXPECT_EQ(j["context_length"], 2048);
+  EXPECT_EQ(j["has_chat_template"], false);
+}
+
+TEST(Cli, MissingFileIsExit3WithTheName) {
+  Result r = run_hearth({"show", "/nonexistent/model.gguf"});
+  EXPECT_EQ(r.code, 3);
+  EXPECT_NE(r.out.find("/nonexistent/model.gguf: cannot open"), std::string::npos) << r.out;
+}
+
+TEST(Cli, CorruptFileIsExit4) {
+  std::string dir = hearth::test::temp_dir();
+  // A real model cut in half: the header parses, the tensor data is missing.
+  std::ifstream in(sample_model(), std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), {});
+  std::ofstream(dir + "/half.gguf", std::ios::binary).write(bytes.data(), static_cast<long>(bytes.size() / 2));
+  Result r = run_hearth({"show", dir + "/half.gguf"});
+  EXPECT_EQ(r.code, 4);
+  EXPECT_NE(r.out.find("extends past the end of the file"), std::string::npos) << r.out;
+  std::ofstream(dir + "/text.gguf") << "hello, not a model";
+  r = run_hearth({"show", dir + "/text.gguf"});
+  EXPECT_EQ(r.code, 4);
+  EXPECT_NE(r.out.find("not a GGUF file"), std::string::npos) << r.out;
+}
+
+TEST(Cli, TokenizeSampleModel) {
+  Result ids = run_hearth({"tokenize", "--model", sample_model(), "--ids-only", "Once upon a time"}, false);
+  ASSERT_EQ(ids.code, 0) << ids.out;
+  EXPECT_EQ(ids.out.rfind("1 ", 0), 0u) << "BOS first: " << ids.out;
+  Result pieces = run_hearth({"tokenize", "--model", sample_model(), "Once upon a time"}, false);
+  ASSERT_EQ(pieces.code, 0);
+  EXPECT_NE(pieces.out.find("' upon'"), std::string::npos) << pieces.out;
+  Result none = run_hearth({"tokenize", "--model", sample_model()});
+  EXPECT_EQ(none.code, 2);
+  EXPECT_NE(none.out.find("nothing to tokenize"), std::string::npos);
+}

@@ -1,0 +1,395 @@
+// Dot products and matmul: every ISA path agrees with the generic one, the generic one
+// agrees with "dequantize, then multiply in double", and matmul's error against the exact
+// float product stays within what activation quantization can explain.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "kernels/dispatch.h"
+#include "kernels/matmul.h"
+#include "kernels/quant.h"
+#include "kernels/vec.h"
+#include "test_helpers.h"
+#include "util/cpu.h"
+#include "util/error.h"
+#include "util/thread_pool.h"
+
+// Allocation counter for the no-allocation test: counts every operator new in the process.
+// (GCC cannot see that the replaced new/delete pair both use malloc/free.)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+static std::atomic<long> g_allocations{0};
+void* operator new(size_t n) {
+  g_allocations.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(n ? n : 1)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, size_t) noexcept { std::free(p); }
+
+namespace hearth::kernels {
+namespace {
+
+using gguf::TensorType;
+
+const TensorType kWeightTypes[] = {TensorType::F32,  TensorType::F16,  TensorType::BF16, TensorType::Q4_0,
+                                   TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1, TensorType::Q8_0,
+                                   TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K};
+
+std::string name(TensorType t) { return std::string(gguf::tensor_type_name(t)); }
+
+// Activation row for weight type t, converted with the generic quantizer.
+std::vector<uint8_t> activation(TensorType t, const std::vector<float>& x) {
+  const Act at = activation_format(t);
+  std::vector<uint8_t> out(act_row_bytes(at, int64_t(x.size())));
+  if (at == Act::F32) {
+    std::memcpy(out.data(), x.data(), out.size());
+  } else {
+    quantizer(generic_table(), at)(x.data(), out.data(), int64_t(x.size()));
+  }
+  return out;
+}
+
+std::vector<float> decode_act(Act a, const void* data, int64_t n) {
+  std::vector<float> out(static_cast<size_t>(n));
+  dequantize_activation(a, data, out.data(), n);
+  return out;
+}
+
+std::vector<float> decode(TensorType t, const void* data, int64_t n) {
+  std::vector<float> out(static_cast<size_t>(n));
+  dequantize_row(t, data, out.data(), n);
+  return out;
+}
+
+struct Ref {
+  double dot;      // Σ w·a in double over the decoded rows
+  double abs_sum;  // Σ |w·a|: the scale of rounding errors
+};
+
+Ref reference_dot(const std::vector<float>& w, const std::vector<float>& a) {
+  Ref r{0, 0};
+  for (size_t i = 0; i < w.size(); ++i) {
+    r.dot += double(w[i]) * double(a[i]);
+    r.abs_sum += std::fabs(double(w[i]) * double(a[i]));
+  }
+  return r;
+}
+
+TEST(Cpu, FeaturesMatchProcCpuinfo) {
+  const CpuFeatures& f = cpu_features();
+#if defined(__x86_64__) && defined(__linux__)
+  FILE* fp = std::fopen("/proc/cpuinfo", "r");
+  ASSERT_NE(fp, nullptr);
+  std::string flags;
+  char line[8192];
+  while (std::fgets(line, sizeof line, fp))
+    if (std::strncmp(line, "flags", 5) == 0) {
+      flags = std::string(" ") + (std::strchr(line, ':') + 1);
+      break;
+    }
+  std::fclose(fp);
+  for (char& c : flags)
+    if (c == '\n') c = ' ';
+  auto has = [&](const char* flag) { return flags.find(std::string(" ") + flag + " ") != std::string::npos; };
+  EXPECT_EQ(f.avx2, has("avx2"));
+  EXPECT_EQ(f.fma, has("fma"));
+  EXPECT_EQ(f.f16c, has("f16c"));
+  EXPECT_EQ(f.avx512f, has("avx512f"));
+  EXPECT_EQ(f.avx512bw, has("avx512bw"));
+  EXPECT_EQ(f.avx512vnni, has("avx512_vnni"));
+  std::printf("  cpu: %s; kernels: %s\n", cpu_features_string(f).c_str(), isa_name());
+#else
+  GTEST_SKIP() << "/proc/cpuinfo comparison is for x86-64 Linux";
+#endif
+}
+
+TEST(Dispatch, AvailableIsasAndSelection) {
+  const auto isas = available_isas();
+  ASSERT_FALSE(isas.empty());
+  EXPECT_EQ(isas.front(), Isa::generic);
+  for (Isa isa : isas) EXPECT_EQ(table_for(isa).isa, isa);
+  EXPECT_EQ(best_table().isa, isas.back());
+  // Without HEARTH_ISA the best path is used; with it, the named one.
+  const char* env = std::getenv("HEARTH_ISA");
+  if (env == nullptr || *env == '\0') {
+    EXPECT_STREQ(isa_name(), isa_name(isas.back()));
+  } else {
+    EXPECT_STREQ(isa_name(), env);
+  }
+#if defined(__x86_64__)
+  try {
+    table_for(Isa::neon);
+    FAIL() << "neon on x86 must be refused";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::unsupported);
+    EXPECT_NE(std::string(e.what()).find("neon"), std::string::npos) << e.what();
+  }
+  if (!cpu_features().avx512f) {
+    try {
+      table_for(Isa::avx512);
+      FAIL() << "avx512 must be refused on a CPU without it";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("avx512f"), std::string::npos) << e.what();
+    }
+  }
+#endif
+  for (TensorType t : kWeightTypes)
+    for (Isa isa : isas) EXPECT_NE(table_for(isa).vec_dot[int(t)], nullptr) << name(t) << " " << isa_name(isa);
+}
+
+TEST(Dot, GenericMatchesDequantizedReference) {
+  for (TensorType t : kWeightTypes) {
+    SCOPED_TRACE(name(t));
+    for (int64_t n : {256, 4096}) {
+      const auto w = test::random_blocks(t, n, uint32_t(n) + 1);
+      const auto x = test::random_row(size_t(n), uint32_t(n) + 2);
+      const auto a = activation(t, x);
+      const Ref r = reference_dot(decode(t, w.data(), n), decode_act(activation_format(t), a.data(), n));
+      const float got = generic_table().vec_dot[int(t)](n, w.data(), a.data());
+      // Exact integer sums per block times float scales: only float rounding remains.
+      EXPECT_NEAR(got, r.dot, 2e-5 * r.abs_sum + 1e-6) << "n=" << n;
+    }
+  }
+}
+
+TEST(Dot, EveryIsaMatchesGeneric) {
+  const KernelTable& g = generic_table();
+  for (Isa isa : available_isas()) {
+    if (isa == Isa::generic) continue;
+    SCOPED_TRACE(isa_name(isa));
+    const KernelTable& k = table_for(isa);
+    for (TensorType t : kWeightTypes) {
+      SCOPED_TRACE(name(t));
+      // Odd block counts exercise the unrolled loops' tails; F32/F16/BF16 also odd lengths.
+      for (int64_t n : {256, 768, 4096, 11008}) {
+        const auto w = test::random_blocks(t, n, uint32_t(n) * 7 + 1);
+        const auto x = test::random_row(size_t(n), uint32_t(n) * 7 + 2);
+        const auto a = activation(t, x);
+        const Ref r = reference_dot(decode(t, w.data(), n), decode_act(activation_format(t), a.data(), n));
+        const float want = g.vec_dot[int(t)](n, w.data(), a.data());
+        const float got = k.vec_dot[int(t)](n, w.data(), a.data());
+        EXPECT_NEAR(got, want, 2e-5 * r.abs_sum + 1e-6) << "n=" << n;
+      }
+    }
+    for (TensorType t : {TensorType::F32, TensorType::F16, TensorType::BF16})
+      for (int64_t n : {1, 7, 33, 1000}) {
+        const auto w = test::random_blocks(t, n, 5);
+        const auto x = test::random_row(size_t(n), 6);
+        const float want = g.vec_dot[int(t)](n, w.data(), x.data());
+        const float got = k.vec_dot[int(t)](n, w.data(), x.data());
+        EXPECT_NEAR(got, want, 1e-5 * (std::fabs(want) + 1)) << name(t) << " n=" << n;
+      }
+  }
+}
+
+TEST(Dot, FourTokenKernelsMatchSingleDots) {
+  for (Isa isa : available_isas()) {
+    const KernelTable& k = table_for(isa);
+    for (TensorType t : kWeightTypes) {
+      if (k.vec_dot4[int(t)] == nullptr) continue;
+      SCOPED_TRACE(std::string(isa_name(isa)) + " " + name(t));
+      const int64_t n = 2048;
+      const auto w = test::random_blocks(t, n, 77);
+      std::vector<uint8_t> acts;
+      size_t stride = 0;
+      for (int tok = 0; tok < 4; ++tok) {
+        const auto a = activation(t, test::random_row(size_t(n), 100 + tok));
+        stride = a.size();
+        acts.insert(acts.end(), a.begin(), a.end());
+      }
+      float out[4];
+      k.vec_dot4[int(t)](n, w.data(), acts.data(), stride, out);
+      for (int tok = 0; tok < 4; ++tok) {
+        const float one = k.vec_dot[int(t)](n, w.data(), acts.data() + tok * stride);
+        EXPECT_NEAR(out[tok], one, 1e-5 * (std::fabs(one) + 1)) << "token " << tok;
+      }
+    }
+  }
+}
+
+TEST(Dot, ActivationQuantizersAreBitIdentical) {
+  // The activation format must not depend on the path, or results would differ by ISA.
+  auto x = test::random_row(4096, 12);
+  x[5] = 0;
+  for (int i = 256; i < 512; ++i) x[size_t(i)] = 0;  // an all-zero block
+  for (Isa isa : available_isas()) {
+    SCOPED_TRACE(isa_name(isa));
+    for (Act at : {Act::Q8A, Act::Q8_K}) {
+      std::vector<uint8_t> want(act_row_bytes(at, int64_t(x.size()))), got(want.size());
+      quantizer(generic_table(), at)(x.data(), want.data(), int64_t(x.size()));
+      quantizer(table_for(isa), at)(x.data(), got.data(), int64_t(x.size()));
+      EXPECT_EQ(got, want) << act_name(at);
+    }
+  }
+}
+
+TEST(Dot, VecHelpers) {
+  const auto a = test::random_row(999, 1), b = test::random_row(999, 2);
+  std::vector<uint16_t> h(a.size());
+  fp32_to_fp16_row(a.data(), h.data(), int64_t(a.size()));
+  double want = 0, want_h = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    want += double(a[i]) * b[i];
+    want_h += double(fp16_to_fp32(h[i])) * b[i];
+  }
+  EXPECT_NEAR(dot_f32(a.data(), b.data(), int64_t(a.size())), want, 1e-3);
+  EXPECT_NEAR(dot_f16_f32(h.data(), b.data(), int64_t(a.size())), want_h, 1e-3);
+}
+
+// ---- matmul -------------------------------------------------------------------------------
+
+struct Matrix {
+  TensorType type;
+  int64_t rows, cols;
+  std::vector<uint8_t> data;
+  std::vector<float> decoded;  // rows × cols
+  Weight weight() const { return Weight{type, data.data(), rows, cols}; }
+};
+
+Matrix make_matrix(TensorType t, int64_t rows, int64_t cols, uint32_t seed) {
+  Matrix m{t, rows, cols, test::random_blocks(t, rows * cols, seed), std::vector<float>(size_t(rows * cols))};
+  dequantize_row(t, m.data.data(), m.decoded.data(), rows * cols);
+  return m;
+}
+
+// |y - exact| is bounded by how far each quantized activation can be from x: half a step,
+// d/2 with d = amax/127 of its block (d is a float in Q8A and Q8_K, so that is all, up to
+// float rounding). For F32/F16/BF16 weights (float activations) only float rounding remains.
+double error_bound(const Matrix& m, const float* x, int64_t r) {
+  const Act at = activation_format(m.type);
+  const int64_t bs = act_block_size(at);
+  double bound = 0, scale = 0;
+  for (int64_t b = 0; b < m.cols; b += bs) {
+    float amax = 0;
+    for (int64_t i = b; i < b + bs; ++i) amax = std::fmax(amax, std::fabs(x[i]));
+    const double step = at == Act::F32 ? 0 : amax / 127.0 * 0.5001;
+    for (int64_t i = b; i < b + bs; ++i) {
+      bound += std::fabs(m.decoded[size_t(r * m.cols + i)]) * step;
+      scale += std::fabs(m.decoded[size_t(r * m.cols + i)] * x[i]);
+    }
+  }
+  return bound + 1e-5 * scale + 1e-6;
+}
+
+TEST(Matmul, WithinQuantizationBoundOnEveryIsa) {
+  ThreadPool pool(2);
+  for (Isa isa : available_isas()) {
+    const KernelTable& k = table_for(isa);
+    for (TensorType t : kWeightTypes) {
+      SCOPED_TRACE(std::string(isa_name(isa)) + " " + name(t));
+      // 1280 columns: float weights go through two column chunks (1024 + 256).
+      const int64_t rows = 37, cols = 1280;
+      const Matrix m = make_matrix(t, rows, cols, 1234);
+      for (int64_t n_tokens : {1, 3, 9}) {
+        const auto x = test::random_row(size_t(cols * n_tokens), 99 + uint32_t(n_tokens));
+        std::vector<float> y(size_t(rows * n_tokens), NAN);
+        matmul_with(k, m.weight(), x.data(), n_tokens, y.data(), pool);
+        for (int64_t tok = 0; tok < n_tokens; ++tok)
+          for (int64_t r = 0; r < rows; ++r) {
+            double exact = 0;
+            for (int64_t i = 0; i < cols; ++i) exact += double(m.decoded[size_t(r * cols + i)]) * x[size_t(tok * cols + i)];
+            ASSERT_NEAR(y[size_t(tok * rows + r)], exact, error_bound(m, x.data() + tok * cols, r))
+                << "token " << tok << " row " << r;
+          }
+      }
+    }
+  }
+}
+
+TEST(Matmul, IsaPathsAgreeOnLargerShapes) {
+  // Prompt-sized shapes go through token blocking and the four-token kernels.
+  ThreadPool pool(2);
+  const int64_t rows = 96, cols = 2560, n_tokens = 70;
+  const auto x = test::random_row(size_t(cols * n_tokens), 5);
+  for (TensorType t : kWeightTypes) {
+    SCOPED_TRACE(name(t));
+    const Matrix m = make_matrix(t, rows, cols, 4321);
+    // Rounding differences scale with Σ|w·x|, not with the (possibly cancelling) result.
+    std::vector<double> abs_sum(size_t(rows * n_tokens));
+    for (int64_t tok = 0; tok < n_tokens; ++tok)
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t i = 0; i < cols; ++i)
+          abs_sum[size_t(tok * rows + r)] += std::fabs(m.decoded[size_t(r * cols + i)] * x[size_t(tok * cols + i)]);
+    std::vector<float> want(size_t(rows * n_tokens));
+    matmul_with(generic_table(), m.weight(), x.data(), n_tokens, want.data(), pool);
+    for (Isa isa : available_isas()) {
+      std::vector<float> got(want.size());
+      matmul_with(table_for(isa), m.weight(), x.data(), n_tokens, got.data(), pool);
+      for (size_t i = 0; i < got.size(); ++i)
+        ASSERT_NEAR(got[i], want[i], 2e-5 * abs_sum[i] + 1e-6) << isa_name(isa) << " index " << i;
+    }
+  }
+}
+
+TEST(Matmul, SameResultForAnyThreadCount) {
+  // Each output is computed whole by one thread with the same code, so the split must not
+  // change a single bit.
+  const Matrix m = make_matrix(TensorType::Q4_K, 301, 2048, 8);
+  const auto x = test::random_row(2048 * 5, 9);
+  std::vector<float> ref5(301 * 5), ref1(301);
+  ThreadPool one(1);
+  matmul(m.weight(), x.data(), 5, ref5.data(), one);
+  matmul(m.weight(), x.data(), 1, ref1.data(), one);
+  for (int n : {2, 3, 4}) {
+    ThreadPool pool(n);
+    std::vector<float> y5(ref5.size()), y1(ref1.size());
+    matmul(m.weight(), x.data(), 5, y5.data(), pool);
+    matmul(m.weight(), x.data(), 1, y1.data(), pool);
+    EXPECT_EQ(y5, ref5) << n << " threads";
+    EXPECT_EQ(y1, ref1) << n << " threads";
+  }
+}
+
+TEST(Matmul, DoesNotAllocateOnceWarm) {
+  ThreadPool pool(2);
+  const Matrix q = make_matrix(TensorType::Q4_0, 512, 1024, 3);
+  const Matrix k = make_matrix(TensorType::Q6_K, 512, 1024, 4);
+  const auto x = test::random_row(1024 * 8, 5);
+  std::vector<float> y(512 * 8);
+  for (int warm = 0; warm < 2; ++warm) {
+    matmul(q.weight(), x.data(), 8, y.data(), pool);
+    matmul(k.weight(), x.data(), 8, y.data(), pool);
+  }
+  const long before = g_allocations.load();
+  for (int i = 0; i < 50; ++i) {
+    matmul(q.weight(), x.data(), 1, y.data(), pool);
+    matmul(k.weight(), x.data(), 1, y.data(), pool);
+    matmul(q.weight(), x.data(), 8, y.data(), pool);
+  }
+  EXPECT_EQ(g_allocations.load() - before, 0);
+}
+
+TEST(Matmul, Errors) {
+  ThreadPool pool(1);
+  std::vector<uint8_t> data(4096);
+  std::vector<float> x(256), y(16);
+  try {
+    matmul(Weight{TensorType::Q3_K, data.data(), 1, 256}, x.data(), 1, y.data(), pool);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::unsupported);
+    EXPECT_NE(std::string(e.what()).find("Q3_K"), std::string::npos) << e.what();
+  }
+  try {
+    matmul(Weight{TensorType::Q4_0, data.data(), 1, 48}, x.data(), 1, y.data(), pool);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::format);
+    EXPECT_NE(std::string(e.what()).find("48"), std::string::npos) << e.what();
+  }
+  // Zero-sized products are fine and touch nothing.
+  y.assign(16, 7.0f);
+  matmul(Weight{TensorType::Q4_0, data.data(), 0, 32}, x.data(), 1, y.data(), pool);
+  matmul(Weight{TensorType::Q4_0, data.data(), 4, 32}, x.data(), 0, y.data(), pool);
+  EXPECT_EQ(y[0], 7.0f);
+}
+
+}  // namespace
+}  // namespace hearth::kernels
