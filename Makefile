@@ -20,7 +20,7 @@ build: configure
 
 run: build
 	$(BIN) show models/stories260K.gguf
-	$(BIN) tokenize --model models/stories260K.gguf "Once upon a time, there was a little girl."
+	$(BIN) run models/stories260K.gguf "Once upon a time" -n 200 --verbose
 
 test: build
 	ctest --preset $(PRESET) -LE slow

@@ -14,5 +14,6 @@ void add_show_command(CLI::App& app, Action& action);      // cmd_show.cpp
 void add_tokenize_command(CLI::App& app, Action& action);  // cmd_tokenize.cpp
 void add_run_command(CLI::App& app, Action& action);       // cmd_run.cpp
 void add_bench_command(CLI::App& app, Action& action);     // cmd_bench.cpp
+void add_quantize_command(CLI::App& app, Action& action);  // cmd_quantize.cpp
 
 }  // namespace hearth::cli

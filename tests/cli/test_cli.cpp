@@ -133,3 +133,77 @@ TEST(Cli, TokenizeSampleModel) {
   EXPECT_EQ(none.code, 2);
   EXPECT_NE(none.out.find("nothing to tokenize"), std::string::npos);
 }
+
+namespace {
+std::string read_all(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), {});
+}
+}  // namespace
+
+TEST(Cli, RunGreedyPrintsPromptAndReferenceContinuation) {
+  Result r = run_hearth({"run", sample_model(), "Once upon a time", "-n", "64", "--temp", "0"}, false);
+  ASSERT_EQ(r.code, 0) << r.out;
+  const std::string expected = read_all(hearth::test::testdata_file("models/stories260K.greedy.txt"));
+  EXPECT_EQ(r.out, "Once upon a time" + expected + "\n");
+}
+
+TEST(Cli, RunSameSeedSameStory) {
+  std::vector<std::string> args = {"run", sample_model(), "Once upon a time", "-n", "40", "--seed", "7"};
+  Result a = run_hearth(args, false), b = run_hearth(args, false);
+  ASSERT_EQ(a.code, 0);
+  EXPECT_EQ(a.out, b.out);
+  EXPECT_GT(a.out.size(), std::string("Once upon a time").size() + 40);
+}
+
+TEST(Cli, RunRejectsAPromptLongerThanTheContext) {
+  std::string prompt;
+  for (int i = 0; i < 100; ++i) prompt += "Once upon a time ";
+  Result r = run_hearth({"run", sample_model(), prompt, "--ctx", "32"});
+  EXPECT_EQ(r.code, 7) << r.out;
+  EXPECT_NE(r.out.find("context holds 32"), std::string::npos) << r.out;
+}
+
+TEST(Cli, QuantizeWritesAWorkingModel) {
+  const std::string dir = hearth::test::temp_dir();
+  const std::string out = dir + "/stories-q8.gguf";
+  Result q = run_hearth({"quantize", sample_model(), out, "Q8_0"});
+  ASSERT_EQ(q.code, 0) << q.out;
+  EXPECT_NE(q.out.find("48 tensors"), std::string::npos) << q.out;
+  // ffn_down rows of 172 values cannot be Q8_0: the fallback is reported, not hidden.
+  EXPECT_NE(q.out.find("stored as F16"), std::string::npos) << q.out;
+
+  Result show = run_hearth({"show", "--json", out}, false);
+  ASSERT_EQ(show.code, 0) << show.out;
+  auto j = nlohmann::json::parse(show.out);
+  EXPECT_EQ(j["tensor_types"]["Q8_0"]["tensors"], 2 + 5 * 6);  // embeddings, output, 6 per layer
+  EXPECT_EQ(j["tensor_types"]["F16"]["tensors"], 5);
+  EXPECT_EQ(j["tensor_types"]["F32"]["tensors"], 1 + 5 * 2);  // norms stay exact
+  EXPECT_LT(fs::file_size(out), fs::file_size(sample_model()) / 2);
+
+  Result run = run_hearth({"run", out, "Once upon a time", "-n", "20", "--temp", "0"}, false);
+  ASSERT_EQ(run.code, 0) << run.out;
+  EXPECT_EQ(run.out.rfind("Once upon a time, there was a little girl", 0), 0u) << run.out;
+}
+
+TEST(Cli, QuantizeErrorsLeaveNothingBehind) {
+  const std::string dir = hearth::test::temp_dir();
+  Result bad_type = run_hearth({"quantize", sample_model(), dir + "/x.gguf", "Q3_K"});
+  EXPECT_EQ(bad_type.code, 2) << bad_type.out;
+  EXPECT_NE(bad_type.out.find("Q3_K"), std::string::npos) << bad_type.out;
+  EXPECT_FALSE(fs::exists(dir + "/x.gguf"));
+
+  // A quantized model cannot be quantized again to another type.
+  ASSERT_EQ(run_hearth({"quantize", sample_model(), dir + "/q8.gguf", "Q8_0"}).code, 0);
+  Result again = run_hearth({"quantize", dir + "/q8.gguf", dir + "/q4.gguf", "Q4_0"});
+  EXPECT_EQ(again.code, 5) << again.out;
+  EXPECT_NE(again.out.find("stored as Q8_0"), std::string::npos) << again.out;
+  EXPECT_FALSE(fs::exists(dir + "/q4.gguf"));
+
+  Result no_dir = run_hearth({"quantize", sample_model(), dir + "/missing/dir/out.gguf", "Q8_0"});
+  EXPECT_NE(no_dir.code, 0);
+  EXPECT_FALSE(fs::exists(dir + "/missing"));
+  for (const auto& e : fs::directory_iterator(dir)) {
+    EXPECT_EQ(e.path().extension(), ".gguf") << "temporary file left behind: " << e.path();
+  }
+}
