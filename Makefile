@@ -18,9 +18,9 @@ configure: deps
 build: configure
 	@cmake --build --preset $(PRESET) -j $(JOBS)
 
+# Serves the sample model on http://127.0.0.1:11434 (OpenAI and Ollama APIs; docs/server.md).
 run: build
-	$(BIN) show models/stories260K.gguf
-	$(BIN) run models/stories260K.gguf "Once upon a time" -n 200 --verbose
+	$(BIN) serve --models-dir models --model stories260K
 
 test: build
 	ctest --preset $(PRESET) -LE slow
