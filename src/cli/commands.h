@@ -15,5 +15,8 @@ void add_tokenize_command(CLI::App& app, Action& action);  // cmd_tokenize.cpp
 void add_run_command(CLI::App& app, Action& action);       // cmd_run.cpp
 void add_bench_command(CLI::App& app, Action& action);     // cmd_bench.cpp
 void add_quantize_command(CLI::App& app, Action& action);  // cmd_quantize.cpp
+void add_serve_command(CLI::App& app, Action& action);     // cmd_serve.cpp
+void add_kb_command(CLI::App& app, Action& action);        // cmd_kb.cpp
+void add_template_command(CLI::App& app, Action& action);  // cmd_template.cpp
 
 }  // namespace hearth::cli

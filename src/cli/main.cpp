@@ -35,6 +35,9 @@ int main(int argc, char** argv) {
   hearth::cli::add_run_command(app, action);
   hearth::cli::add_bench_command(app, action);
   hearth::cli::add_quantize_command(app, action);
+  hearth::cli::add_serve_command(app, action);
+  hearth::cli::add_kb_command(app, action);
+  hearth::cli::add_template_command(app, action);
   auto* help = app.add_subcommand("help", "Show this help");
   // app.help() would describe the selected subcommand (`help` itself); format the root instead.
   help->callback([&] {

@@ -1,0 +1,40 @@
+// Ingest: walks files and folders, extracts, chunks and stores each document in its own
+// transaction. Incremental: unchanged files (same size and mtime, or same SHA-256) are skipped,
+// changed ones re-chunked, and files that disappeared from the given folders removed. A file
+// that cannot be used is recorded with its reason (status error/skipped) and the ingest goes on.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "kb/extract.h"
+#include "kb/store.h"
+
+namespace hearth::kb {
+
+struct IngestOptions {
+  ExtractOptions extract;
+  std::vector<std::string> include;  // globs (fnmatch) on the file name or the path below the root; empty = all
+  std::vector<std::string> exclude;  // globs; matched against names of folders too
+  bool remove_missing = true;        // remove documents under the given folders that are gone
+  bool include_hidden = false;       // files and folders whose name starts with '.'
+  bool progress = false;             // progress line on stderr
+};
+
+struct IngestReport {
+  int64_t files = 0;       // files considered
+  int64_t added = 0, updated = 0, unchanged = 0, removed = 0, failed = 0, skipped = 0;
+  int64_t bytes = 0;       // bytes of the files that were read
+  int64_t chunks = 0;      // chunks written
+  double seconds = 0;
+};
+
+IngestReport ingest_paths(Store& store, const KbInfo& kb, const std::vector<std::string>& paths,
+                          const IngestOptions& options);
+
+// Lower-case hex SHA-256 of `bytes`.
+std::string sha256_hex(std::string_view bytes);
+
+}  // namespace hearth::kb
