@@ -1,5 +1,5 @@
 // `hearth template FILE --messages FILE.json [--add-generation-prompt] [--tools FILE.json]
-//                  [--bos S] [--eos S] [--date YYYY-MM-DD]`:
+//                  [--bos S] [--eos S] [--date YYYY-MM-DD] [--tokens]`:
 // renders a chat template (a .jinja file, or a GGUF model's tokenizer.chat_template) for a
 // conversation and prints the prompt text exactly, as transformers' apply_chat_template would.
 #include <cstdio>
@@ -10,8 +10,10 @@
 #include <nlohmann/json.hpp>
 
 #include "chat/chat_template.h"
+#include "chat/format.h"
 #include "cli/commands.h"
 #include "gguf/gguf.h"
+#include "tokenizer/tokenizer.h"
 #include "util/error.h"
 
 namespace hearth::cli {
@@ -26,6 +28,7 @@ struct TemplateOptions {
   std::string eos;
   std::string date;
   bool add_generation_prompt = false;
+  bool tokens = false;
 };
 
 std::string read_file(const std::string& path) {
@@ -103,6 +106,19 @@ int run_template(const TemplateOptions& o) {
   }
   auto tmpl = chat::jinja::Template::parse(source, name);
   std::string text = chat::apply_chat_template(tmpl, in, ropts);
+  if (o.tokens) {
+    // The ids the server and `hearth chat` evaluate for this prompt (chat::ChatFormat::tokenize:
+    // control tokens parsed, BOS added once if the tokenizer adds it).
+    if (!is_gguf(head))
+      throw_error(ErrorKind::invalid_argument, "--tokens needs a GGUF model (its tokenizer), not a template file");
+    auto f = gguf::File::open(o.file);
+    auto tok = tokenizer::Tokenizer::from_gguf(f);
+    chat::ChatFormat cf(source, in.bos_token, in.eos_token, name);
+    std::string line;
+    for (tokenizer::Token t : cf.tokenize(*tok, text)) line += (line.empty() ? "" : " ") + std::to_string(t);
+    std::fputs((line + "\n").c_str(), stdout);
+    return 0;
+  }
   std::fwrite(text.data(), 1, text.size(), stdout);
   return 0;
 }
@@ -120,6 +136,7 @@ void add_template_command(CLI::App& app, Action& action) {
   cmd->add_option("--tools", opts->tools, "JSON file with an array of tool definitions");
   cmd->add_option("--bos", opts->bos, "bos_token text (default: the model's, or empty)");
   cmd->add_option("--eos", opts->eos, "eos_token text (default: the model's, or empty)");
+  cmd->add_flag("--tokens", opts->tokens, "Print the prompt's token ids (GGUF models), as the server tokenizes it");
   cmd->add_option("--date", opts->date, "Date strftime_now() uses, YYYY-MM-DD (default: today; env HEARTH_TEMPLATE_DATE)");
   cmd->callback([&action, opts] { action = [opts] { return run_template(*opts); }; });
 }

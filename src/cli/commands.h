@@ -18,5 +18,6 @@ void add_quantize_command(CLI::App& app, Action& action);  // cmd_quantize.cpp
 void add_serve_command(CLI::App& app, Action& action);     // cmd_serve.cpp
 void add_kb_command(CLI::App& app, Action& action);        // cmd_kb.cpp
 void add_template_command(CLI::App& app, Action& action);  // cmd_template.cpp
+void add_chat_command(CLI::App& app, Action& action);      // cmd_chat.cpp
 
 }  // namespace hearth::cli

@@ -17,6 +17,7 @@ const char* kDescription =
     "  hearth show models/stories260K.gguf\n"
     "  hearth tokenize --model models/stories260K.gguf \"Once upon a time\"\n"
     "  hearth run models/stories260K.gguf \"Once upon a time\"\n"
+    "  hearth chat models/stories260K.gguf\n"
     "  hearth bench models/stories260K.gguf\n";
 
 }  // namespace
@@ -38,6 +39,7 @@ int main(int argc, char** argv) {
   hearth::cli::add_serve_command(app, action);
   hearth::cli::add_kb_command(app, action);
   hearth::cli::add_template_command(app, action);
+  hearth::cli::add_chat_command(app, action);
   auto* help = app.add_subcommand("help", "Show this help");
   // app.help() would describe the selected subcommand (`help` itself); format the root instead.
   help->callback([&] {

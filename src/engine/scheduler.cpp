@@ -353,7 +353,9 @@ bool Scheduler::step() {
     ++s.generated;
     ++n_generated;
     s.out_tokens.push_back(t);
-    s.utf8_pending += tok.token_to_piece(t);
+    const bool keep = !s.req.keep_special.empty() &&
+                      std::find(s.req.keep_special.begin(), s.req.keep_special.end(), t) != s.req.keep_special.end();
+    s.utf8_pending += tok.token_to_piece(t, keep);
     const size_t complete = complete_utf8_prefix(s.utf8_pending);
     std::string text;
     const bool stopped = s.stop->feed(std::string_view(s.utf8_pending).substr(0, complete), text);

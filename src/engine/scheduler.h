@@ -45,6 +45,8 @@ struct Request {
   bool ignore_eos = false;
   int top_logprobs = -1;                 // -1: no logprobs; 0..20: the token's logprob + that many alternatives
   bool cache_prompt = true;              // false: evaluate the whole prompt (no reuse of a slot's KV)
+  std::vector<tokenizer::Token> keep_special;  // control tokens whose text goes into the output
+                                              // (tool-call markers such as "[TOOL_CALLS]")
 };
 
 struct TokenLogprob {

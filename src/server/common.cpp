@@ -3,6 +3,9 @@
 #include <cmath>
 #include <ctime>
 #include <limits>
+#include <random>
+
+#include "chat/format.h"
 
 namespace hearth::server {
 
@@ -111,6 +114,7 @@ std::vector<Message> parse_messages(const json& body, const char* field) {
     auto content = m.find("content");
     if (content == m.end() || content->is_null()) {
       msg.content = "";
+      msg.has_content = false;
     } else if (content->is_string()) {
       msg.content = content->get<std::string>();
     } else if (content->is_array()) {
@@ -130,29 +134,171 @@ std::vector<Message> parse_messages(const json& body, const char* field) {
     }
     if (m.contains("images") && !m["images"].is_null() && !m["images"].empty())
       bad_field(at + ".images", "'{}.images': images are not supported (text models only)", at);
+    if (auto tc = m.find("tool_calls"); tc != m.end() && !tc->is_null()) {
+      const std::string tat = at + ".tool_calls";
+      if (!tc->is_array()) bad_field(tat, "'{}' must be an array", tat);
+      if (msg.role != "assistant") bad_field(tat, "'{}': only assistant messages have tool calls", tat);
+      msg.tool_calls = json::array();
+      for (size_t k = 0; k < tc->size(); ++k) {
+        const json& call = (*tc)[k];
+        const std::string cat = fmt::format("{}[{}]", tat, k);
+        if (!call.is_object() || !call.contains("function") || !call["function"].is_object())
+          bad_field(cat, "'{}' must be an object with a 'function'", cat);
+        const json& fn = call["function"];
+        if (!fn.contains("name") || !fn["name"].is_string())
+          bad_field(cat + ".function.name", "'{}.function.name' must be a string", cat);
+        json args = json::object();
+        if (fn.contains("arguments") && !fn["arguments"].is_null()) {
+          const json& a = fn["arguments"];
+          if (a.is_string()) {
+            // OpenAI sends arguments as JSON text; templates expect the object.
+            args = json::parse(a.get<std::string>(), nullptr, false);
+            if (args.is_discarded() || !args.is_object())
+              bad_field(cat + ".function.arguments", "'{}.function.arguments' must be a JSON object (as text or as is)",
+                        cat);
+          } else if (a.is_object()) {
+            args = a;
+          } else {
+            bad_field(cat + ".function.arguments", "'{}.function.arguments' must be a JSON object (as text or as is)", cat);
+          }
+        }
+        json out_call = {{"type", "function"}, {"function", {{"name", fn["name"]}, {"arguments", args}}}};
+        if (call.contains("id") && call["id"].is_string()) out_call["id"] = call["id"];
+        msg.tool_calls.push_back(std::move(out_call));
+      }
+    }
+    if (auto id = m.find("tool_call_id"); id != m.end() && !id->is_null()) {
+      if (!id->is_string()) bad_field(at + ".tool_call_id", "'{}.tool_call_id' must be a string", at);
+      msg.tool_call_id = id->get<std::string>();
+    }
+    for (const char* key : {"name", "tool_name"}) {
+      if (auto nm = m.find(key); nm != m.end() && !nm->is_null()) {
+        if (!nm->is_string()) bad_field(at + "." + key, "'{}.{}' must be a string", at, key);
+        msg.name = nm->get<std::string>();
+      }
+    }
     out.push_back(std::move(msg));
   }
   return out;
 }
 
-std::string format_chat(const model::Model& m, const std::vector<Message>& messages) {
-  // TODO(chat): render tokenizer.chat_template with src/chat's Jinja interpreter when the model
-  // has one. Until then every model gets the plain format below.
-  std::string out;
+json parse_tools(const json& body) {
+  auto it = body.find("tools");
+  if (it == body.end() || it->is_null()) return nullptr;
+  if (!it->is_array()) bad_field("tools", "'tools' must be an array of tools");
+  if (it->size() > 128) bad_field("tools", "'tools' has {} items; at most 128 are allowed", it->size());
+  for (size_t i = 0; i < it->size(); ++i) {
+    const json& t = (*it)[i];
+    const std::string at = fmt::format("tools[{}]", i);
+    if (!t.is_object()) bad_field(at, "'{}' must be an object", at);
+    if (t.contains("type") && !(t["type"].is_string() && t["type"] == "function"))
+      bad_field(at + ".type", "'{}.type' must be \"function\"", at);
+    if (!t.contains("function") || !t["function"].is_object())
+      bad_field(at + ".function", "'{}.function' must be an object with a 'name'", at);
+    const json& fn = t["function"];
+    if (!fn.contains("name") || !fn["name"].is_string() || fn["name"].get<std::string>().empty())
+      bad_field(at + ".function.name", "'{}.function.name' must be a non-empty string", at);
+    if (fn.contains("parameters") && !fn["parameters"].is_null() && !fn["parameters"].is_object())
+      bad_field(at + ".function.parameters", "'{}.function.parameters' must be a JSON schema object", at);
+  }
+  if (it->empty()) return nullptr;
+  return *it;
+}
+
+nlohmann::ordered_json template_messages(const std::vector<Message>& messages) {
+  nlohmann::ordered_json out = nlohmann::ordered_json::array();
   for (const Message& msg : messages) {
-    if (msg.role == "system" || msg.role == "developer") {
-      out += msg.content;
-      out += "\n\n";
-    } else if (msg.role == "user") {
-      out += "User: " + msg.content + "\n";
-    } else if (msg.role == "assistant") {
-      out += "Assistant: " + msg.content + "\n";
-    } else {
-      out += "Tool: " + msg.content + "\n";
+    nlohmann::ordered_json m = {{"role", msg.role}};
+    m["content"] = msg.has_content || msg.tool_calls.is_null() ? nlohmann::ordered_json(msg.content)
+                                                              : nlohmann::ordered_json(nullptr);
+    if (!msg.tool_calls.is_null()) {
+      nlohmann::ordered_json calls = nlohmann::ordered_json::array();
+      for (const json& c : msg.tool_calls) {
+        nlohmann::ordered_json oc;
+        if (c.contains("id")) oc["id"] = c["id"].get<std::string>();
+        oc["type"] = "function";
+        oc["function"] = {{"name", c["function"]["name"].get<std::string>()},
+                          {"arguments", nlohmann::ordered_json::parse(c["function"]["arguments"].dump())}};
+        calls.push_back(std::move(oc));
+      }
+      m["tool_calls"] = std::move(calls);
+    }
+    if (!msg.tool_call_id.empty()) m["tool_call_id"] = msg.tool_call_id;
+    if (!msg.name.empty()) m["name"] = msg.name;
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+ChatPrompt format_chat(const model::Model& m, const std::vector<Message>& messages, const json& tools) {
+  const tokenizer::Tokenizer& tok = m.tokenizer();
+  chat::ChatFormat cf = [&] {
+    try {
+      return chat::ChatFormat::from_model(m.file(), tok);
+    } catch (const Error& e) {
+      // A template that does not parse: the model's file is at fault, not the request.
+      throw Error(ErrorKind::format, fmt::format("the model's chat template cannot be used: {}", e.what()));
+    }
+  }();
+  chat::ChatInputs in;
+  in.messages = template_messages(messages);
+  if (!tools.is_null()) in.tools = nlohmann::ordered_json::parse(tools.dump());
+  in.add_generation_prompt = true;
+  std::string text;
+  try {
+    text = cf.render(std::move(in));
+  } catch (const Error& e) {
+    throw RequestError(400, "messages", fmt::format("the model's chat template rejected the conversation: {}", e.what()));
+  }
+  ChatPrompt p;
+  p.tokens = cf.tokenize(tok, text);
+  p.tool_format = cf.tool_format();
+  if (!tools.is_null()) {
+    for (const std::string& marker : chat::tool_call_markers(p.tool_format)) {
+      const tokenizer::Token id = tok.vocab().find(marker);
+      if (id >= 0) p.keep_special.push_back(id);
     }
   }
-  out += "Assistant:";
+  return p;
+}
+
+namespace {
+// A call's arguments as JSON text; bytes that are not UTF-8 (model output can have them in
+// XML-style values) become U+FFFD rather than failing the response.
+std::string args_text(const chat::ToolCall& c) {
+  return c.arguments.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+}
+}  // namespace
+
+json openai_tool_calls(const std::vector<chat::ToolCall>& calls, chat::ToolFormat format) {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  json out = json::array();
+  for (const chat::ToolCall& c : calls) {
+    out.push_back({{"id", c.id.empty() ? chat::make_tool_call_id(format, rng()) : c.id},
+                   {"type", "function"},
+                   {"function", {{"name", c.name}, {"arguments", args_text(c)}}}});
+  }
   return out;
+}
+
+json ollama_tool_calls(const std::vector<chat::ToolCall>& calls) {
+  json out = json::array();
+  for (const chat::ToolCall& c : calls)
+    out.push_back({{"function", {{"name", c.name}, {"arguments", json::parse(args_text(c))}}}});
+  return out;
+}
+
+json openai_chat_message(const std::string& text, bool tools, chat::ToolFormat format, std::string& finish_reason) {
+  if (tools) {
+    chat::ParsedOutput parsed = chat::parse_tool_calls(text, format);
+    if (!parsed.tool_calls.empty()) {
+      finish_reason = "tool_calls";
+      return {{"role", "assistant"},
+              {"content", parsed.content.empty() ? json(nullptr) : json(parsed.content)},
+              {"tool_calls", openai_tool_calls(parsed.tool_calls, format)}};
+    }
+  }
+  return {{"role", "assistant"}, {"content", text}};
 }
 
 void Metrics::record(const engine::Event& ev) {

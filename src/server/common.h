@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "chat/tool_calls.h"
 #include "engine/registry.h"
 #include "util/error.h"
 
@@ -66,17 +67,42 @@ class Fields {
 struct Message {
   std::string role;
   std::string content;
+  bool has_content = true;      // false: content was null/absent (assistant turns with tool calls)
+  json tool_calls;              // assistant: [{id, type, function: {name, arguments: {...}}}] or null
+  std::string tool_call_id;     // tool: the call it answers (OpenAI)
+  std::string name;             // tool: the function's name (OpenAI name, Ollama tool_name)
 };
 
 // Parses "messages" (array of {role, content}); content may be a string or OpenAI's array of
-// {type: "text", text} parts.
+// {type: "text", text} parts. Assistant tool_calls (arguments as a JSON string or an object)
+// and tool results (tool_call_id, name / tool_name) are kept for the template.
 std::vector<Message> parse_messages(const json& body, const char* field = "messages");
 
-// The prompt text for a chat. Models with a chat template will use it once the template
-// renderer (src/chat) is ready; until then, and for models without a template, the plain
-// format of docs/server.md: an optional system text, then "User: …" / "Assistant: …" lines,
-// ending with "Assistant:" for the model to continue.
-std::string format_chat(const model::Model& m, const std::vector<Message>& messages);
+// Validates a request's "tools" (an array of {type: "function", function: {name, ...}});
+// returns them, or null when absent or empty.
+json parse_tools(const json& body);
+
+// A chat's prompt for a model: its chat template (tokenizer.chat_template) rendered with the
+// messages and tools, or the plain fallback format of docs/chat.md for models without one.
+struct ChatPrompt {
+  std::vector<tokenizer::Token> tokens;
+  chat::ToolFormat tool_format = chat::ToolFormat::none;  // how the model writes tool calls
+  std::vector<tokenizer::Token> keep_special;             // tool-call marker tokens to keep in the output
+};
+// A template that rejects the conversation (e.g. no system role) is a 400 on "messages".
+ChatPrompt format_chat(const model::Model& m, const std::vector<Message>& messages, const json& tools = nullptr);
+
+// The messages as the template sees them (transformers' shape; arguments as objects).
+nlohmann::ordered_json template_messages(const std::vector<Message>& messages);
+
+// Tool calls in each API's response shape. OpenAI: [{id, type: "function", function: {name,
+// arguments: "<JSON text>"}}]; Ollama: [{function: {name, arguments: {...}}}].
+json openai_tool_calls(const std::vector<chat::ToolCall>& calls, chat::ToolFormat format);
+json ollama_tool_calls(const std::vector<chat::ToolCall>& calls);
+
+// The OpenAI chat message for a finished generation: with tools, calls parsed out of `text`
+// become message.tool_calls and finish_reason becomes "tool_calls"; otherwise content = text.
+json openai_chat_message(const std::string& text, bool tools, chat::ToolFormat format, std::string& finish_reason);
 
 // Counters for GET /metrics.
 struct Metrics {

@@ -104,10 +104,10 @@ void handle(const httplib::Request& hreq, httplib::Response& res, engine::Regist
   std::string prompt, system;
   bool raw = false;
   std::vector<tokenizer::Token> context;
+  json tools;  // chat: the tools shown to the model (null: none)
   if (chat) {
     if (f.has("messages")) messages = parse_messages(body);
-    if (const json* tools = f.get("tools"); tools && !(tools->is_array() && tools->empty()))
-      bad_field("tools", "'tools': tool calling is not supported yet");
+    tools = parse_tools(body);
   } else {
     prompt = f.str("prompt").value_or("");
     system = f.str("system").value_or("");
@@ -150,8 +150,12 @@ void handle(const httplib::Request& hreq, httplib::Response& res, engine::Regist
   const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const model::Model& m = (*lease)->model();
   const tokenizer::Tokenizer& tok = m.tokenizer();
+  chat::ToolFormat tool_format = chat::ToolFormat::none;
   if (chat) {
-    job.req.prompt = tok.encode(format_chat(m, messages), true, false);
+    ChatPrompt p = format_chat(m, messages, tools);
+    job.req.prompt = std::move(p.tokens);
+    job.req.keep_special = std::move(p.keep_special);
+    tool_format = p.tool_format;
   } else {
     for (tokenizer::Token t : context)
       if (t < 0 || t >= m.hparams().n_vocab)
@@ -165,9 +169,22 @@ void handle(const httplib::Request& hreq, httplib::Response& res, engine::Regist
   auto run = start(std::move(lease), std::move(job), load_s);
   const auto started = t0;
 
+  const bool use_tools = chat && !tools.is_null();
+  // The assistant message; with tools, calls parsed out of the text become message.tool_calls.
+  auto message = [=](const std::string& text) {
+    json msg = {{"role", "assistant"}, {"content", text}};
+    if (use_tools) {
+      chat::ParsedOutput parsed = chat::parse_tool_calls(text, tool_format);
+      if (!parsed.tool_calls.empty()) {
+        msg["content"] = parsed.content;
+        msg["tool_calls"] = ollama_tool_calls(parsed.tool_calls);
+      }
+    }
+    return msg;
+  };
   auto final_json = [=](const Event& ev, const std::string& text) {
     json j = {{"model", model_name}, {"created_at", rfc3339_now()}};
-    if (chat) j["message"] = {{"role", "assistant"}, {"content", text}};
+    if (chat) j["message"] = message(text);
     else j["response"] = text;
     j["done"] = true;
     add_final_fields(j, ev, load_s, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
@@ -187,9 +204,17 @@ void handle(const httplib::Request& hreq, httplib::Response& res, engine::Regist
     res.set_content(dump(final_json(last, text)), "application/json");
     return;
   }
+  auto held = std::make_shared<std::string>();  // with tools: the text, parsed at the end
   auto emit = [=](size_t, const Event& ev) -> std::string {
     if (ev.done && ev.finish_reason == "error") return dump(json{{"error", "generation failed: " + ev.error}}) + "\n";
     std::string out;
+    if (use_tools) {
+      *held += ev.text;
+      if (!ev.done) return out;
+      json j = {{"model", model_name}, {"created_at", rfc3339_now()}, {"message", message(*held)}, {"done", false}};
+      out += dump(j) + "\n";
+      return out + dump(final_json(ev, "")) + "\n";
+    }
     if (!ev.text.empty()) {
       json j = {{"model", model_name}, {"created_at", rfc3339_now()}};
       if (chat) j["message"] = {{"role", "assistant"}, {"content", ev.text}};

@@ -22,6 +22,7 @@ struct Common {
   bool include_usage = false;
   bool logprobs = false;
   int top_logprobs = 0;
+  json tools;  // the tools the template is shown (null: none; tool calls are then not parsed)
 };
 
 Common parse_common(const json& body, Job& job, bool chat) {
@@ -89,13 +90,30 @@ Common parse_common(const json& body, Job& job, bool chat) {
       bad_field("response_format", "'response_format' {} is not supported yet (no grammar-constrained sampling)", type);
     if (type != "text") bad_field("response_format", "'response_format.type' must be text, json_object or json_schema");
   }
-  if (const json* tools = f.get("tools")) {
-    if (!tools->is_array()) bad_field("tools", "'tools' must be an array");
-    if (!tools->empty()) bad_field("tools", "'tools': tool calling is not supported yet");
-  }
-  if (const json* tc = f.get("tool_choice")) {
-    if (!(tc->is_string() && (*tc == "none" || *tc == "auto")))
-      bad_field("tool_choice", "'tool_choice': tool calling is not supported yet (only \"none\" or \"auto\" without tools)");
+  if (chat) {
+    c.tools = parse_tools(body);
+    // tool_choice: "auto" (default), "none" (the model is not shown the tools), "required" (as
+    // auto: nothing can force a call without constrained sampling), or a named function (the
+    // model is shown only that tool).
+    if (const json* tc = f.get("tool_choice")) {
+      if (tc->is_string()) {
+        const std::string v = tc->get<std::string>();
+        if (v == "none") c.tools = nullptr;
+        else if (v != "auto" && v != "required")
+          bad_field("tool_choice", "'tool_choice' must be \"none\", \"auto\", \"required\" or {{\"type\": \"function\", \"function\": {{\"name\": …}}}}");
+      } else if (tc->is_object() && tc->contains("function") && (*tc)["function"].is_object() &&
+                 (*tc)["function"].contains("name") && (*tc)["function"]["name"].is_string()) {
+        const std::string name = (*tc)["function"]["name"].get<std::string>();
+        json only = json::array();
+        if (c.tools.is_array())
+          for (const json& t : c.tools)
+            if (t["function"]["name"] == name) only.push_back(t);
+        if (only.empty()) bad_field("tool_choice", "'tool_choice' names the function '{}', which is not in 'tools'", name);
+        c.tools = only;
+      } else {
+        bad_field("tool_choice", "'tool_choice' must be \"none\", \"auto\", \"required\" or {{\"type\": \"function\", \"function\": {{\"name\": …}}}}");
+      }
+    }
   }
   if (f.boolean("echo").value_or(false)) bad_field("echo", "'echo' is not supported yet");
   if (auto suffix = f.str("suffix"); suffix && !suffix->empty()) bad_field("suffix", "'suffix' is not supported yet");
@@ -184,8 +202,12 @@ void handle(const httplib::Request& hreq, httplib::Response& res, engine::Regist
   const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const model::Model& m = (*lease)->model();
   const tokenizer::Tokenizer& tok = m.tokenizer();
+  chat::ToolFormat tool_format = chat::ToolFormat::none;
   if (chat) {
-    job.req.prompt = tok.encode(format_chat(m, messages), true, false);
+    ChatPrompt p = format_chat(m, messages, c.tools);
+    job.req.prompt = std::move(p.tokens);
+    job.req.keep_special = std::move(p.keep_special);
+    tool_format = p.tool_format;
   } else if (have_tokens) {
     for (tokenizer::Token t : prompt_tokens)
       if (t < 0 || t >= m.hparams().n_vocab)
@@ -227,14 +249,16 @@ void handle(const httplib::Request& hreq, httplib::Response& res, engine::Regist
       prompt_tokens_n = last.prompt_tokens;
       completion += last.completion_tokens;
       cached += last.cached_tokens;
-      json choice = {{"index", i}, {"finish_reason", finish_reason(last)}};
+      std::string reason = finish_reason(last);
+      json choice = {{"index", i}};
       if (chat) {
-        choice["message"] = {{"role", "assistant"}, {"content", text}};
+        choice["message"] = openai_chat_message(text, !c.tools.is_null(), tool_format, reason);
         choice["logprobs"] = c.logprobs ? json{{"content", lp_chat}} : json(nullptr);
       } else {
         choice["text"] = text;
         choice["logprobs"] = c.logprobs ? lp_comp : json(nullptr);
       }
+      choice["finish_reason"] = reason;
       choices.push_back(choice);
     }
     json out = {{"id", id},           {"object", object},   {"created", created}, {"model", model_name},
@@ -249,10 +273,13 @@ void handle(const httplib::Request& hreq, httplib::Response& res, engine::Regist
     int64_t prompt = 0, completion = 0, cached = 0;
     std::vector<bool> started;
     std::vector<size_t> offsets;
+    std::vector<std::string> held;  // with tools: each choice's text, parsed at the end
   };
   auto totals = std::make_shared<Totals>();
   totals->started.assign(static_cast<size_t>(n), false);
   totals->offsets.assign(static_cast<size_t>(n), 0);
+  totals->held.assign(static_cast<size_t>(n), std::string());
+  const bool tools = !c.tools.is_null();
   const std::string chunk_object = chat ? "chat.completion.chunk" : "text_completion";
   const bool include_usage = c.include_usage, logprobs = c.logprobs;
   const tokenizer::Tokenizer* tokp = &tok;
@@ -272,6 +299,33 @@ void handle(const httplib::Request& hreq, httplib::Response& res, engine::Regist
       totals->started[i] = true;
       out += chunk({{"index", i}, {"delta", {{"role", "assistant"}, {"content", ""}}}, {"logprobs", nullptr},
                     {"finish_reason", nullptr}});
+    }
+    if (tools) {
+      // With tools the text is held back until the end, where calls are parsed out of it: a
+      // call cannot be told from text while it is being written (Llama 3 writes bare JSON).
+      totals->held[i] += ev.text;
+      if (!ev.done) return out;
+      std::string reason = finish_reason(ev);
+      const json msg = openai_chat_message(totals->held[i], true, tool_format, reason);
+      if (msg["content"].is_string() && !msg["content"].get<std::string>().empty())
+        out += chunk({{"index", i}, {"delta", {{"content", msg["content"]}}}, {"logprobs", nullptr},
+                      {"finish_reason", nullptr}});
+      if (msg.contains("tool_calls")) {
+        json deltas = json::array();
+        int k = 0;
+        for (const json& tc : msg["tool_calls"]) {
+          json d = tc;
+          d["index"] = k++;
+          deltas.push_back(d);
+        }
+        out += chunk({{"index", i}, {"delta", {{"tool_calls", deltas}}}, {"logprobs", nullptr},
+                      {"finish_reason", nullptr}});
+      }
+      totals->prompt = ev.prompt_tokens;
+      totals->completion += ev.completion_tokens;
+      totals->cached += ev.cached_tokens;
+      out += chunk({{"index", i}, {"delta", json::object()}, {"logprobs", nullptr}, {"finish_reason", reason}});
+      return out;
     }
     const bool has_lp = logprobs && !ev.logprobs.empty();
     if (!ev.text.empty() || has_lp) {

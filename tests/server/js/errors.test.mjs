@@ -45,7 +45,7 @@ const cases = [
   ['/v1/chat/completions', chat({ logprobs: true, top_logprobs: 50 }), 400, /'top_logprobs'/, 'top_logprobs'],
   ['/v1/chat/completions', chat({ seed: 'abc' }), 400, /'seed' must be an integer/, 'seed'],
   ['/v1/chat/completions', chat({ response_format: { type: 'json_object' } }), 400, /not supported yet/, 'response_format'],
-  ['/v1/chat/completions', chat({ tools: [{ type: 'function', function: { name: 'f' } }] }), 400, /not supported yet/, 'tools'],
+  ['/v1/chat/completions', chat({ tools: [{ type: 'function', function: { description: 'x' } }] }), 400, /function\.name/, 'tools[0].function.name'],
   ['/v1/chat/completions', chat({ logit_bias: { abc: 1 } }), 400, /not a token id/, 'logit_bias'],
   ['/v1/chat/completions', chat({ messages: [{ role: 'user', content: long }] }), 400, /the prompt is \d+ tokens but the context limit is 64/, 'prompt'],
   ['/v1/completions', { model: 'stories260K' }, 400, /'prompt' is required/, 'prompt'],
