@@ -3,18 +3,27 @@
 //   kb add NAME PATH… [--include GLOB] [--exclude GLOB] [--max-file-size SIZE]
 //   kb list | kb rm NAME | kb docs NAME [--errors] | kb chunks NAME FILE | kb stats NAME
 //   kb search NAME "query" [-k 10] [--all] [--json]
+//   kb ask NAME "question" --model M [--k 8] [--max-context-tokens N] [--show-context] [--json]
+//   kb add NAME PATH… --watch   (then follows the folders with inotify until Ctrl-C)
 // Every subcommand takes --data-dir (else $HEARTH_DATA_DIR, $XDG_DATA_HOME/hearth,
 // ~/.local/share/hearth); the store is kb.sqlite3 in it.
 #include <fmt/format.h>
+#include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "engine/generate.h"
+#include "kb/ask.h"
 #include "kb/ingest.h"
 #include "kb/search.h"
 #include "kb/store.h"
+#include "kb/watch.h"
 #include "util/error.h"
 
 namespace hearth::cli {
@@ -38,7 +47,20 @@ struct KbOptions {
   bool json = false;
   bool all = false;
   int k = 10;
+  bool watch = false;
+  // kb ask
+  std::string model;
+  std::string models_dir;
+  int ask_k = 8;
+  int64_t max_context_tokens = 0;
+  int64_t max_tokens = 512;
+  float temperature = 0.2f;
+  uint64_t seed = 0;
+  bool show_context = false;
 };
+
+std::atomic<bool> g_stop_watch{false};
+void on_watch_signal(int) { g_stop_watch.store(true); }
 
 uint64_t parse_size(const std::string& s) {
   size_t pos = 0;
@@ -102,6 +124,24 @@ int run_add(const KbOptions& o) {
              k.name, r.files, r.added, r.updated, r.unchanged, r.removed, r.failed, r.skipped, r.chunks, mb, r.seconds,
              r.seconds > 0 ? mb / r.seconds : 0.0);
   if (r.failed + r.skipped > 0) fmt::print("see why: hearth kb docs {} --errors\n", k.name);
+  if (!o.watch) return 0;
+
+  // Follow the folders until SIGINT/SIGTERM (no SA_RESTART: poll() returns and the flag is seen).
+  struct sigaction sa {};
+  sa.sa_handler = on_watch_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  kb::WatchOptions wo;
+  wo.ingest = io;
+  wo.ingest.progress = false;
+  fmt::print("watching {} path(s) for changes (Ctrl-C to stop)\n", o.paths.size());
+  std::fflush(stdout);
+  kb::watch_paths(store, k, o.paths, wo, g_stop_watch, [](const std::string& line) {
+    fmt::print("{}\n", line);
+    std::fflush(stdout);
+  });
+  fmt::print("stopped watching\n");
   return 0;
 }
 
@@ -262,6 +302,89 @@ int run_search(const KbOptions& o) {
   return 0;
 }
 
+std::string default_models_dir() {
+  if (const char* e = std::getenv("HEARTH_MODELS"); e && *e) return e;
+  if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x) return std::string(x) + "/hearth/models";
+  if (const char* h = std::getenv("HOME"); h && *h) return std::string(h) + "/.local/share/hearth/models";
+  return "models";
+}
+
+std::string one_line(std::string s) {
+  for (auto& c : s)
+    if (c == '\n' || c == '\t') c = ' ';
+  return s;
+}
+
+int run_ask(const KbOptions& o) {
+  kb::Store store = open_store(o);
+  kb::KbInfo k = store.get_kb(o.name);
+  engine::RegistryOptions ro;
+  ro.models_dir = o.models_dir.empty() ? default_models_dir() : o.models_dir;
+  ro.defaults.n_parallel = 1;
+  if (o.model.find('/') != std::string::npos || o.model.ends_with(".gguf")) ro.model_paths.push_back(o.model);
+  engine::Registry reg(ro);
+  auto model = engine::TextModel::open(reg, o.model);
+
+  kb::AskOptions ao;
+  ao.k = o.ask_k;
+  ao.max_context_tokens = o.max_context_tokens;
+  ao.max_answer_tokens = o.max_tokens;
+  kb::AskPrompt prompt = kb::prepare_ask(store, k, *model, o.query, ao);
+
+  engine::GenerateOptions go;
+  go.max_tokens = o.max_tokens;
+  go.sampling.temperature = o.temperature;
+  go.sampling.seed = o.seed;
+
+  if (o.json) {
+    kb::AskResult r = kb::run_ask(*model, prompt, go);
+    nlohmann::json j = {{"question", prompt.question}, {"model", model->name()}, {"answer", r.answer}};
+    j.update(kb::ask_summary_json(prompt, r));
+    if (o.show_context) j["prompt"] = prompt.text;
+    fmt::print("{}\n", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace));
+    return 0;
+  }
+  if (o.show_context) {
+    fmt::print("── prompt ({} tokens of {} allowed; model context {}) ──\n{}\n── answer ──\n", prompt.prompt_tokens,
+               prompt.budget, model->n_ctx(), prompt.text);
+  }
+  if (prompt.sources.empty()) fmt::print(stderr, "note: no passage of '{}' fits or matches the question; the model sees no sources\n", k.name);
+  std::fflush(stdout);
+  kb::AskResult r = kb::run_ask(*model, prompt, go, [](const std::string& piece) {
+    std::fwrite(piece.data(), 1, piece.size(), stdout);
+    std::fflush(stdout);
+    return true;
+  });
+  if (r.generation.finish_reason == "error") throw_error(ErrorKind::internal, "generation failed: {}", r.generation.error);
+  fmt::print("\n\nSources:\n");
+  if (prompt.sources.empty()) fmt::print("  (none)\n");
+  for (const auto& s : prompt.sources) {
+    std::string loc = kb::source_location(s.hit);
+    fmt::print("  [{}] {}{}{}{}\n", s.number, s.hit.path, loc.empty() ? "" : " — ", loc, s.cited ? "  (cited)" : "");
+  }
+  if (!r.citations.empty()) {
+    fmt::print("Citations:\n");
+    for (const auto& c : r.citations) {
+      if (c.source < 0) {
+        fmt::print("  [{}] → no such source\n", c.number);
+        continue;
+      }
+      const auto& h = prompt.sources[static_cast<size_t>(c.source)].hit;
+      std::string loc = kb::source_location(h);
+      fmt::print("  [{}] → {}{}{}\n", c.number, h.path, loc.empty() ? "" : " — ", loc);
+    }
+  }
+  if (!prompt.dropped.empty()) {
+    fmt::print("Dropped (did not fit in {} prompt tokens; raise --max-context-tokens or lower --k):\n", prompt.budget);
+    for (const auto& s : prompt.dropped) {
+      std::string loc = kb::source_location(s.hit);
+      fmt::print("  search result #{}: {}{}{} ({} tokens)\n", s.rank, s.hit.path, loc.empty() ? "" : " — ", loc, s.tokens);
+    }
+  }
+  if (r.generation.finish_reason == "length") fmt::print("(the answer was cut at the token limit)\n");
+  return 0;
+}
+
 CLI::App* sub(CLI::App* kb, const char* name, const char* help, std::shared_ptr<KbOptions> o, Action& action,
               int (*fn)(const KbOptions&)) {
   CLI::App* c = kb->add_subcommand(name, help);
@@ -292,6 +415,7 @@ void add_kb_command(CLI::App& app, Action& action) {
   add->add_option("--max-file-size", o->max_file_size, "Skip larger files (e.g. 100M, 1G)")->capture_default_str();
   add->add_flag("--no-progress", o->no_progress, "No progress line on stderr");
   add->add_flag("--keep-missing", o->keep_missing, "Keep documents whose files are gone");
+  add->add_flag("--watch", o->watch, "After adding, follow the paths (inotify) and re-ingest changes until Ctrl-C");
 
   auto* list = sub(kb, "list", "List knowledge bases", o, action, run_list);
   list->add_flag("--json", o->json, "Print JSON");
@@ -319,6 +443,21 @@ void add_kb_command(CLI::App& app, Action& action) {
   search->add_option("-k", o->k, "Number of results")->capture_default_str();
   search->add_flag("--all", o->all, "Every word must occur (default: any, ranked)");
   search->add_flag("--json", o->json, "Print JSON");
+
+  auto* ask = sub(kb, "ask", "Answer a question from the knowledge base, citing numbered sources", o, action, run_ask);
+  ask->add_option("name", o->name, "Knowledge base")->required();
+  ask->add_option("question", o->query, "The question")->required();
+  ask->add_option("-m,--model", o->model, "Model name (in --models-dir) or path to a .gguf")->required();
+  ask->add_option("--models-dir", o->models_dir, "Directory of .gguf models (default: $HEARTH_MODELS or ~/.local/share/hearth/models)");
+  ask->add_option("-k,--k", o->ask_k, "Chunks to retrieve")->capture_default_str();
+  ask->add_option("--max-context-tokens", o->max_context_tokens,
+                  "Most tokens the prompt (instructions, sources, question) may take; sources that do not fit are "
+                  "dropped and listed (default: the model's context minus room for the answer)");
+  ask->add_option("--max-tokens", o->max_tokens, "Most tokens of answer")->capture_default_str();
+  ask->add_option("--temperature", o->temperature, "Sampling temperature (0: greedy)")->capture_default_str();
+  ask->add_option("--seed", o->seed, "Sampling seed")->capture_default_str();
+  ask->add_flag("--show-context", o->show_context, "Print the exact prompt the model sees");
+  ask->add_flag("--json", o->json, "Print one JSON object (answer, sources, citations, dropped)");
 }
 
 }  // namespace hearth::cli

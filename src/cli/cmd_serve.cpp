@@ -29,6 +29,7 @@ struct ServeOptions {
   size_t max_queue = 256;
   size_t max_body_mb = 16;
   uint64_t memory_mb = 0;
+  std::string data_dir;
 };
 
 std::string default_models_dir() {
@@ -61,6 +62,7 @@ int run_serve(ServeOptions o) {
   so.api_key = o.api_key;
   so.cors_origin = o.cors;
   so.max_body_bytes = o.max_body_mb << 20;
+  so.data_dir = o.data_dir;
   server::Server srv(reg, so);
 
   // SIGINT/SIGTERM stop the server from a thread of their own; a closed client socket must not
@@ -115,6 +117,8 @@ void add_serve_command(CLI::App& app, Action& action) {
   cmd->add_option("--max-queue", o->max_queue, "Waiting requests per model before 503")->capture_default_str();
   cmd->add_option("--memory-mb", o->memory_mb,
                   "Memory for loaded models; idle ones are unloaded to make room (default: 80% of available)");
+  cmd->add_option("--data-dir", o->data_dir,
+                  "Data folder of the knowledge bases (default $HEARTH_DATA_DIR, $XDG_DATA_HOME/hearth, ~/.local/share/hearth)");
   cmd->add_option("--max-body-mb", o->max_body_mb, "Largest request body in MiB")->capture_default_str();
   cmd->callback([&action, o] { action = [o] { return run_serve(*o); }; });
 }

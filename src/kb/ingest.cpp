@@ -185,6 +185,31 @@ bool under(const std::string& path, const std::string& root) {
 
 }  // namespace
 
+bool wanted_below(const IngestOptions& o, const std::string& root, const std::string& path, bool is_dir) {
+  if (!under(path, root) || path == root) return path == root;
+  const std::string rel = path.substr(root == "/" ? 1 : root.size() + 1);
+  auto matches = [&](const std::vector<std::string>& globs, const std::string& r, const std::string& name) {
+    for (const auto& g : globs)
+      if (fnmatch(g.c_str(), name.c_str(), 0) == 0 || fnmatch(g.c_str(), r.c_str(), FNM_PATHNAME) == 0 ||
+          fnmatch(g.c_str(), r.c_str(), 0) == 0)
+        return true;
+    return false;
+  };
+  size_t start = 0;
+  for (;;) {
+    const size_t slash = rel.find('/', start);
+    const std::string name = rel.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+    const std::string prefix = rel.substr(0, slash);
+    if (name.empty() || (!o.include_hidden && name[0] == '.')) return false;
+    if (matches(o.exclude, prefix, name)) return false;
+    if (slash == std::string::npos) {
+      if (is_dir) return true;
+      return !ignored_extension(name) && (o.include.empty() || matches(o.include, rel, name));
+    }
+    start = slash + 1;
+  }
+}
+
 IngestReport ingest_paths(Store& store, const KbInfo& kb, const std::vector<std::string>& paths, const IngestOptions& o) {
   auto t0 = std::chrono::steady_clock::now();
   Walker w{o, {}, {}};

@@ -34,6 +34,11 @@ struct IngestReport {
 IngestReport ingest_paths(Store& store, const KbInfo& kb, const std::vector<std::string>& paths,
                           const IngestOptions& options);
 
+// Whether ingest_paths(root) would take `path` (absolute, below root): no hidden name on the
+// way, no exclude glob matching, and for a file an extension that is not ignored and a match
+// of the include globs. Used by `kb add --watch` for files that change.
+bool wanted_below(const IngestOptions& options, const std::string& root, const std::string& path, bool is_dir);
+
 // Lower-case hex SHA-256 of `bytes`.
 std::string sha256_hex(std::string_view bytes);
 

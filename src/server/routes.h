@@ -26,5 +26,6 @@ std::string dump(const json& j);
 
 void add_openai_routes(httplib::Server& http, engine::Registry& reg, Metrics& metrics);
 void add_ollama_routes(httplib::Server& http, engine::Registry& reg, Metrics& metrics);
+void add_kb_routes(httplib::Server& http, engine::Registry& reg, Metrics& metrics, const std::string& data_dir);  // kb_routes.cpp
 
 }  // namespace hearth::server

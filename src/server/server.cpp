@@ -198,6 +198,7 @@ void Server::setup() {
   });
   add_openai_routes(http, reg, metrics);
   add_ollama_routes(http, reg, metrics);
+  add_kb_routes(http, reg, metrics, opts_.data_dir);
 }
 
 int Server::bind() {

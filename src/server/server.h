@@ -30,6 +30,7 @@ struct ServerOptions {
   int http_threads = 64;            // concurrent connections served
   int read_timeout_s = 60;          // a client that sends nothing for this long is dropped
   int write_timeout_s = 60;
+  std::string data_dir;             // knowledge bases (kb.sqlite3); "": $HEARTH_DATA_DIR, XDG data dir
 };
 
 struct Metrics;
