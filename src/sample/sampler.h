@@ -1,6 +1,6 @@
 // Choosing the next token from a vector of logits.
 //
-// The chain, in this order (docs/sampling.md explains each step):
+// The chain, in this order (docs/engine.md, "Sampling"):
 //   repetition penalties → logit bias → top-k → typical → top-p → min-p → temperature → draw
 // Temperature ≤ 0 means greedy: after penalties and bias the highest logit wins (ties: lowest
 // id). A step whose parameter is at its neutral value (top_k 0, typical_p 1, top_p 1, min_p 0,
