@@ -59,7 +59,9 @@ async function stream(url, prompt, extra = {}) {
       buf = buf.slice(i + 2);
       if (!ev.startsWith('data: ') || ev === 'data: [DONE]') continue;
       const j = JSON.parse(ev.slice(6));
-      if (ttft === null && j.choices?.[0]?.text) ttft = (performance.now() - t0) / 1000;
+      // The first event carrying a choice: a model with random weights may emit tokens whose
+      // text is empty (control tokens, partial UTF-8), which still count as its first token.
+      if (ttft === null && j.choices?.length) ttft = (performance.now() - t0) / 1000;
       if (j.usage) n = j.usage.completion_tokens;
     }
   }
