@@ -70,6 +70,8 @@ class Context {
   void truncate(int64_t n);
   const Model& model() const { return model_; }
   int n_threads() const { return pool_.size(); }
+  // The F16 K/V of the positions evaluated so far (read-only: tests compare it with the oracle).
+  const KvCache& kv_cache() const { return kv_; }
 
   // Buffers of one forward call, sized for n_batch tokens (allocated once).
   struct Scratch {

@@ -12,7 +12,8 @@ independent gguf_reader.py).
     forward.py MODEL --greedy 64 --prompt "Once upon a time"  SPM-tokenize (BOS + pieces) first;
                                                               add --text to also print the text
 Options: --f32 (compute in float32), --kv-f16 (round cached K/V to IEEE half, as hearth stores
-them), --n-ctx N (clip the context for sliding-window tests).
+them), --act-q8 (round the input of every product with a quantized weight to 8-bit blocks, as
+hearth does: see act_q8 below), --kv-from FILE.npy (see Model.round_kv).
 """
 
 import argparse
@@ -129,12 +130,33 @@ def silu(x):
     return x / (1.0 + np.exp(-x))
 
 
+# Activation formats hearth (like ggml) multiplies quantized weights with: the input row is cut
+# into blocks (32 values for Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 weights; 256 for the K-quants), each
+# stored as float d = max|x| / 127 and q = round(x / d) in [-127, 127] (ties to even). Float
+# weights (F32, F16, BF16) take the activations as they are.
+ACT_BLOCK = {2: 32, 3: 32, 6: 32, 7: 32, 8: 32, 12: 256, 13: 256, 14: 256}
+
+def act_q8(x, block):
+    """x [..., n] → the values the 8-bit activation blocks represent (float64)."""
+    shape = x.shape
+    b = x.astype(np.float64).reshape(-1, block)
+    d = (np.abs(b).max(axis=1, keepdims=True) / 127.0).astype(np.float32).astype(np.float64)
+    inv = np.divide(1.0, d, out=np.zeros_like(d), where=d != 0)
+    q = np.clip(np.rint(b * inv), -127, 127)      # np.rint rounds half to even
+    return (q * d).reshape(shape)
+
+
 class Model:
-    def __init__(self, path, dtype=np.float64, kv_f16=False):
+    def __init__(self, path, dtype=np.float64, kv_f16=False, act_q8=False, kv_from=None, kv_tolerance=1e-5):
         self.f = GGUFFile(path)
         self.hp = HParams(self.f)
         self.dtype = dtype
-        self.kv_f16 = kv_f16
+        self.kv_f16 = kv_f16 or kv_from is not None
+        self.act_q8 = act_q8
+        self.kv_from = kv_from      # [n_layer, 2 (K, V), positions, n_head_kv * head_dim] halves
+        self.kv_tolerance = kv_tolerance  # slack of the kv_from check, relative to the row's RMS
+        self.kv_max_dev = 0.0       # largest |given - own| / (one F16 step + slack), see round_kv
+        self.act_block = {}   # matrix name -> activation block size (None: float weight)
         hp = self.hp
 
         def t(name, optional=False):
@@ -142,12 +164,15 @@ class Model:
                 if optional:
                     return None
                 raise GGUFError("%s: missing tensor %s" % (path, name))
+            tt = self.f.tensors[name].type
+            self.act_block[name] = ACT_BLOCK.get(tt)
             return self.f.tensor(name).astype(dtype)
 
         self.token_embd = t("token_embd.weight")                 # [n_vocab, n_embd]
         self.output_norm = t("output_norm.weight")
         out = t("output.weight", optional=True)
         self.output = out if out is not None else self.token_embd  # tied embeddings
+        self.output_act = self.act_block["output.weight" if out is not None else "token_embd.weight"]
         self.rope_freqs = t("rope_freqs.weight", optional=True)
         self.layers = []
         for l in range(hp.n_layer):
@@ -158,6 +183,8 @@ class Model:
                 L[n + ".bias"] = t(p + n + ".bias", optional=True)
             L["attn_q_norm"] = t(p + "attn_q_norm.weight", optional=True)
             L["attn_k_norm"] = t(p + "attn_k_norm.weight", optional=True)
+            L["act"] = {n: self.act_block[p + n + ".weight"] for n in ("attn_q", "attn_k", "attn_v", "attn_output",
+                                                                      "ffn_gate", "ffn_up", "ffn_down")}
             self.layers.append(L)
         self.n_vocab = self.token_embd.shape[0]
         self.reset()
@@ -198,9 +225,9 @@ class Model:
         x = self.token_embd[tokens]
         for l, L in enumerate(self.layers):
             h = rmsnorm(x, L["attn_norm"], hp.eps)
-            q = h @ L["attn_q"].T
-            k = h @ L["attn_k"].T
-            v = h @ L["attn_v"].T
+            q = self.mm(h, L, "attn_q")
+            k = self.mm(h, L, "attn_k")
+            v = self.mm(h, L, "attn_v")
             if L["attn_q.bias"] is not None:
                 q = q + L["attn_q.bias"]
                 k = k + L["attn_k.bias"]
@@ -214,8 +241,8 @@ class Model:
             q = apply_rope(q, cos, sin, hp)
             k = apply_rope(k, cos, sin, hp)
             if self.kv_f16:
-                k = k.astype(np.float16).astype(self.dtype)
-                v = v.astype(np.float16).astype(self.dtype)
+                k = self.round_kv(k, l, "k", start)
+                v = self.round_kv(v, l, "v", start)
             self.k_cache[l] = np.concatenate([self.k_cache[l], k], axis=0)
             self.v_cache[l] = np.concatenate([self.v_cache[l], v], axis=0)
             K = np.repeat(self.k_cache[l], group, axis=1)      # [S, n_head, hd]: head h uses kv h // group
@@ -226,15 +253,55 @@ class Model:
             att = np.exp(att)
             att /= att.sum(axis=-1, keepdims=True)
             o = np.einsum("hts,shd->thd", att, V).reshape(T, hp.n_head * hp.head_dim)
-            x = x + o @ L["attn_output"].T
+            x = x + self.mm(o, L, "attn_output")
 
             h = rmsnorm(x, L["ffn_norm"], hp.eps)
-            g = h @ L["ffn_gate"].T
-            u = h @ L["ffn_up"].T
-            x = x + (silu(g) * u) @ L["ffn_down"].T
+            g = self.mm(h, L, "ffn_gate")
+            u = self.mm(h, L, "ffn_up")
+            x = x + self.mm(silu(g) * u, L, "ffn_down")
 
         x = rmsnorm(x, self.output_norm, hp.eps)
+        if self.act_q8 and self.output_act:
+            x = act_q8(x, self.output_act)
         return x @ self.output.T
+
+    def mm(self, x, L, name):
+        """x @ W.T for layer matrix `name`, with hearth's activation rounding when --act-q8."""
+        if self.act_q8 and L["act"][name]:
+            x = act_q8(x, L["act"][name])
+        return x @ L[name].T
+
+    def round_kv(self, x, layer, which, start):
+        """x [T, n_head_kv, head_dim] (K or V of positions start..start+T-1) as the F16 cache
+        holds it. Plain: rounded to the nearest half (ties to even). With kv_from: the values
+        the implementation under test cached, after checking that each is within one F16 step
+        of this oracle's own value. An implementation computing in float32 rounds a value lying
+        on a midpoint between two halves either way, and one cached value a step off moves
+        later logits by up to ~1e-3; taking its cache keeps the comparison of everything else
+        exact, while every cached value is still checked to F16 precision (plus kv_tolerance
+        times the RMS of its row: float32 noise by default; more for quantized weights, whose
+        8-bit activations may round a step apart too)."""
+        shape = x.shape
+        if self.kv_from is None:
+            return x.astype(np.float16).astype(self.dtype)
+        own = x.reshape(shape[0], -1).astype(np.float64)
+        given = self.kv_from[layer, 0 if which == "k" else 1, start:start + shape[0]]
+        if given.shape != own.shape:
+            raise ValueError("--kv-from: layer %d %s has shape %s, expected %s"
+                             % (layer, which.upper(), given.shape, own.shape))
+        given = given.astype(np.float64)
+        # One step: the spacing of halves at the value, plus the slack relative to the row.
+        step = np.abs(np.spacing(own.astype(np.float16)).astype(np.float64))
+        row = np.sqrt(np.mean(own * own, axis=1, keepdims=True))
+        dev = np.abs(given - own) / (step + self.kv_tolerance * row)
+        self.kv_max_dev = max(self.kv_max_dev, float(dev.max()))
+        if not np.all(dev <= 1.0):
+            t, i = np.unravel_index(int(np.argmax(dev)), dev.shape)
+            raise ValueError("--kv-from: layer %d %s of position %d, element %d: cached %.7g, oracle %.7g "
+                             "(more than one F16 step + %g of the row's RMS %.4g apart)"
+                             % (layer, which.upper(), start + t, i, given[t, i], own[t, i], self.kv_tolerance,
+                                row[t, 0]))
+        return given.reshape(shape).astype(self.dtype)
 
     def greedy(self, prompt, n):
         self.reset()
@@ -304,11 +371,21 @@ def main(argv):
     ap.add_argument("--text", action="store_true", help="with --greedy: also print the decoded text")
     ap.add_argument("--f32", action="store_true", help="compute in float32 instead of float64")
     ap.add_argument("--kv-f16", action="store_true", help="round cached K/V to IEEE half")
+    ap.add_argument("--act-q8", action="store_true",
+                    help="round inputs of quantized-weight products to 8-bit blocks, as hearth does")
+    ap.add_argument("--kv-from",
+                    help=".npy [n_layer, 2, T, n_head_kv*head_dim] (float16): the K/V cache of the "
+                         "implementation under test, used after checking it (implies --kv-f16)")
+    ap.add_argument("--kv-tolerance", type=float, default=1e-5,
+                    help="with --kv-from: allowed difference beyond one F16 step, relative to the row's RMS")
     a = ap.parse_args(argv)
     try:
-        m = Model(a.model, np.float32 if a.f32 else np.float64, a.kv_f16)
+        kv_from = np.load(a.kv_from) if a.kv_from else None
+        m = Model(a.model, np.float32 if a.f32 else np.float64, a.kv_f16, a.act_q8, kv_from, a.kv_tolerance)
         if a.tokens is not None:
             logits = m.forward(parse_ids(a.tokens))
+            if kv_from is not None:
+                print("kv-from: largest difference %.3f F16 steps" % m.kv_max_dev)
             if a.logits_out:
                 np.save(a.logits_out, logits.astype(np.float32))
             else:
