@@ -302,24 +302,11 @@ int run_search(const KbOptions& o) {
   return 0;
 }
 
-std::string default_models_dir() {
-  if (const char* e = std::getenv("HEARTH_MODELS"); e && *e) return e;
-  if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x) return std::string(x) + "/hearth/models";
-  if (const char* h = std::getenv("HOME"); h && *h) return std::string(h) + "/.local/share/hearth/models";
-  return "models";
-}
-
-std::string one_line(std::string s) {
-  for (auto& c : s)
-    if (c == '\n' || c == '\t') c = ' ';
-  return s;
-}
-
 int run_ask(const KbOptions& o) {
   kb::Store store = open_store(o);
   kb::KbInfo k = store.get_kb(o.name);
   engine::RegistryOptions ro;
-  ro.models_dir = o.models_dir.empty() ? default_models_dir() : o.models_dir;
+  ro.models_dir = o.models_dir.empty() ? engine::default_models_dir() : o.models_dir;
   ro.defaults.n_parallel = 1;
   if (o.model.find('/') != std::string::npos || o.model.ends_with(".gguf")) ro.model_paths.push_back(o.model);
   engine::Registry reg(ro);

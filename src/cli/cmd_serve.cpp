@@ -32,17 +32,10 @@ struct ServeOptions {
   std::string data_dir;
 };
 
-std::string default_models_dir() {
-  if (const char* e = std::getenv("HEARTH_MODELS"); e && *e) return e;
-  if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x) return std::string(x) + "/hearth/models";
-  if (const char* h = std::getenv("HOME"); h && *h) return std::string(h) + "/.local/share/hearth/models";
-  return "models";
-}
-
 int run_serve(ServeOptions o) {
   if (o.api_key.empty())
     if (const char* k = std::getenv("HEARTH_API_KEY"); k && *k) o.api_key = k;
-  if (o.models_dir.empty()) o.models_dir = default_models_dir();
+  if (o.models_dir.empty()) o.models_dir = engine::default_models_dir();
   if (o.parallel < 1 || o.parallel > 64) throw_error(ErrorKind::invalid_argument, "--parallel must be 1..64");
   if (o.n_ctx < 0) throw_error(ErrorKind::invalid_argument, "--ctx must be >= 0");
 

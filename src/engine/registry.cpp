@@ -1,12 +1,21 @@
 #include "engine/registry.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
 #include "util/error.h"
 
 namespace hearth::engine {
+
+std::string default_models_dir() {
+  if (const char* e = std::getenv("HEARTH_MODELS"); e && *e) return e;
+  if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x) return std::string(x) + "/hearth/models";
+  if (const char* h = std::getenv("HOME"); h && *h) return std::string(h) + "/.local/share/hearth/models";
+  return "models";
+}
+
 
 namespace fs = std::filesystem;
 using SteadyClock = std::chrono::steady_clock;

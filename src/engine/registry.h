@@ -37,6 +37,10 @@ struct LoadParams {
   bool operator==(const LoadParams&) const = default;
 };
 
+// Where models live when no --models-dir is given: $HEARTH_MODELS, else
+// $XDG_DATA_HOME/hearth/models, else ~/.local/share/hearth/models ("models" without a HOME).
+std::string default_models_dir();
+
 struct RegistryOptions {
   std::string models_dir = "models";
   std::chrono::seconds keep_alive{300};

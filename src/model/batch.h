@@ -19,13 +19,6 @@
 
 namespace hearth::model {
 
-struct BatchToken {
-  tokenizer::Token token = 0;
-  KvCache* kv = nullptr;
-  int64_t pos = 0;
-  bool logits = false;
-};
-
 // A KV cache for one sequence of up to n_ctx tokens (zeroed).
 KvCache make_kv_cache(const Model& m, int64_t n_ctx);
 // Scratch buffers for batches of up to n_rows rows over caches of at most n_ctx positions,

@@ -3,26 +3,45 @@
 // (+ per-head RMSNorm of q and k, NeoX rope). They differ only in those optional pieces, so
 // one straight function serves all four; each optional step says which family uses it.
 //
-// Shapes: n tokens at positions n_past .. n_past+n-1; x is [n][n_embd]; q is
-// [n][n_head][head_dim]; k and v are [n][n_head_kv][head_dim]; the cache holds K and V as F16
-// rows [pos][n_head_kv * head_dim].
+// The pass evaluates a batch of rows, each one token of some sequence with its own KV cache and
+// position (model/batch.h): a single sequence's prompt chunk (Context::eval) and one decode
+// step of several sequences (the server's continuous batching) are the same call. The matmuls
+// run once for all rows; attention runs per row against its own cache.
+//
+// Shapes: n rows; x is [n][n_embd]; q is [n][n_head][head_dim]; k and v are
+// [n][n_head_kv][head_dim]; a cache holds K and V as F16 rows [pos][n_head_kv * head_dim].
 #include <cmath>
 
 #include "kernels/fp16.h"
 #include "kernels/ops.h"
-#include "model/model.h"
+#include "kernels/matmul.h"
+#include "model/batch.h"
+#include "util/error.h"
 
 namespace hearth::model {
 
 using kernels::matmul;
 
-void forward_llama(const Model& m, KvCache& kv, Context::Scratch& s, ThreadPool& pool,
-                   std::span<const tokenizer::Token> tokens, int64_t n_past, bool all_logits) {
+void forward_llama_batch(const Model& m, std::span<const BatchToken> batch, Context::Scratch& s,
+                         ThreadPool& pool) {
   const HParams& hp = m.hparams();
   const Weights& w = m.weights();
-  const int64_t n = static_cast<int64_t>(tokens.size());
+  const int64_t n = static_cast<int64_t>(batch.size());
+  if (n == 0) return;
   const int64_t n_embd = hp.n_embd, head_dim = hp.head_dim, n_kv = hp.n_embd_kv();
   const int64_t n_q = hp.n_head * head_dim;
+  if (static_cast<size_t>(n * n_embd) > s.x.size())
+    throw_error(ErrorKind::internal, "forward_llama_batch: {} rows but the scratch holds {}", n,
+                s.x.size() / static_cast<size_t>(n_embd));
+  const size_t scores_per_thread = s.attn_scores.size() / static_cast<size_t>(pool.size());
+  for (const BatchToken& b : batch) {
+    if (b.token < 0 || b.token >= hp.n_vocab)
+      throw_error(ErrorKind::invalid_argument, "eval: token id {} is outside the vocabulary (0..{})", b.token,
+                  hp.n_vocab - 1);
+    if (b.kv == nullptr || b.pos < 0 || b.pos >= b.kv->n_ctx || b.kv->n_embd_kv != n_kv ||
+        static_cast<size_t>(b.kv->n_ctx) > scores_per_thread)
+      throw_error(ErrorKind::invalid_argument, "eval: position {} is outside the context", b.pos);
+  }
   float* x = s.x.data();
   float* xb = s.xb.data();
   float* xb2 = s.xb2.data();
@@ -30,8 +49,7 @@ void forward_llama(const Model& m, KvCache& kv, Context::Scratch& s, ThreadPool&
   float* k = s.k.data();
   float* v = s.v.data();
 
-  // Token embeddings.
-  for (int64_t i = 0; i < n; ++i) kernels::dequantize_row(w.token_embd, tokens[i], x + i * n_embd);
+  for (int64_t i = 0; i < n; ++i) kernels::dequantize_row(w.token_embd, batch[i].token, x + i * n_embd);
 
   const kernels::RopeParams rope = {
       .n_rot = static_cast<int>(hp.n_rot),
@@ -43,11 +61,18 @@ void forward_llama(const Model& m, KvCache& kv, Context::Scratch& s, ThreadPool&
       .beta_fast = hp.yarn_beta_fast,
       .beta_slow = hp.yarn_beta_slow,
   };
+  const kernels::AttentionParams ap = {
+      .n_head = static_cast<int>(hp.n_head),
+      .n_head_kv = static_cast<int>(hp.n_head_kv),
+      .head_dim = static_cast<int>(head_dim),
+      .scale = 1.0f / std::sqrt(static_cast<float>(head_dim)),
+      .sliding_window = hp.sliding_window,
+  };
 
   for (size_t l = 0; l < w.layers.size(); ++l) {
     const LayerWeights& L = w.layers[l];
 
-    // Attention: x → rmsnorm → q, k, v.
+    // Attention: x → rmsnorm → q, k, v, for all rows at once.
     for (int64_t i = 0; i < n; ++i) kernels::rmsnorm(x + i * n_embd, L.attn_norm, n_embd, hp.rms_eps, xb + i * n_embd);
     matmul(L.wq, xb, n, q, pool);
     matmul(L.wk, xb, n, k, pool);
@@ -59,40 +84,36 @@ void forward_llama(const Model& m, KvCache& kv, Context::Scratch& s, ThreadPool&
         kernels::add(v + i * n_kv, L.bv, n_kv);
       }
     }
-    if (L.attn_q_norm != nullptr) {  // qwen3: RMSNorm of each head of q and k
+    if (L.attn_q_norm != nullptr) {  // qwen3
       for (int64_t h = 0; h < n * hp.n_head; ++h)
         kernels::rmsnorm(q + h * head_dim, L.attn_q_norm, head_dim, hp.rms_eps, q + h * head_dim);
       for (int64_t h = 0; h < n * hp.n_head_kv; ++h)
         kernels::rmsnorm(k + h * head_dim, L.attn_k_norm, head_dim, hp.rms_eps, k + h * head_dim);
     }
+    // Each row's rope at its own position; K/V into its own cache.
     for (int64_t i = 0; i < n; ++i) {
-      const int64_t pos = n_past + i;
+      const int64_t pos = batch[i].pos;
+      KvCache& kv = *batch[i].kv;
       kernels::rope(q + i * n_q, hp.n_head, head_dim, pos, rope);
       kernels::rope(k + i * n_kv, hp.n_head_kv, head_dim, pos, rope);
       kernels::fp32_to_fp16_row(k + i * n_kv, kv.k[l].data() + pos * n_kv, n_kv);
       kernels::fp32_to_fp16_row(v + i * n_kv, kv.v[l].data() + pos * n_kv, n_kv);
     }
 
-    // Causal attention over the cache, every (token, head) pair in parallel.
-    const kernels::AttentionParams ap = {
-        .n_head = static_cast<int>(hp.n_head),
-        .n_head_kv = static_cast<int>(hp.n_head_kv),
-        .head_dim = static_cast<int>(head_dim),
-        .scale = 1.0f / std::sqrt(static_cast<float>(head_dim)),
-        .sliding_window = hp.sliding_window,
-    };
+    // Causal attention of each row over its own cache, every (row, head) pair in parallel.
     pool.run([&](int ith, int nth) {
-      float* scores = s.attn_scores.data() + static_cast<size_t>(ith) * kv.n_ctx;
+      float* scores = s.attn_scores.data() + static_cast<size_t>(ith) * scores_per_thread;
       for (int64_t job = ith; job < n * hp.n_head; job += nth) {
         const int64_t i = job / hp.n_head, h = job % hp.n_head;
-        kernels::attention_head(q + i * n_q + h * head_dim, kv.k[l].data(), kv.v[l].data(), n_past + i, h, ap,
+        const KvCache& kv = *batch[i].kv;
+        kernels::attention_head(q + i * n_q + h * head_dim, kv.k[l].data(), kv.v[l].data(), batch[i].pos, h, ap,
                                 scores, s.att_out.data() + i * n_q + h * head_dim);
       }
     });
     matmul(L.wo, s.att_out.data(), n, xb2, pool);
     for (int64_t i = 0; i < n * n_embd; ++i) x[i] += xb2[i];
 
-    // Feed-forward (SwiGLU): x → rmsnorm → down(silu(gate) * up).
+    // Feed-forward (SwiGLU).
     for (int64_t i = 0; i < n; ++i) kernels::rmsnorm(x + i * n_embd, L.ffn_norm, n_embd, hp.rms_eps, xb + i * n_embd);
     matmul(L.ffn_gate, xb, n, s.hb.data(), pool);
     matmul(L.ffn_up, xb, n, s.hb2.data(), pool);
@@ -101,11 +122,13 @@ void forward_llama(const Model& m, KvCache& kv, Context::Scratch& s, ThreadPool&
     for (int64_t i = 0; i < n * n_embd; ++i) x[i] += xb2[i];
   }
 
-  // Final norm and the output layer, for the last token only unless every position is asked.
-  const int64_t first = all_logits ? 0 : n - 1;
-  const int64_t n_out = n - first;
-  for (int64_t i = 0; i < n_out; ++i)
-    kernels::rmsnorm(x + (first + i) * n_embd, w.output_norm, n_embd, hp.rms_eps, xb + i * n_embd);
+  // Final norm and output layer for the rows that want logits.
+  int64_t n_out = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    if (!batch[i].logits) continue;
+    kernels::rmsnorm(x + i * n_embd, w.output_norm, n_embd, hp.rms_eps, xb + n_out * n_embd);
+    ++n_out;
+  }
   matmul(w.output, xb, n_out, s.logits.data(), pool);
 }
 

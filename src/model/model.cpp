@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <thread>
 
+#include "model/batch.h"
 #include "util/error.h"
 
 namespace hearth::model {
@@ -34,28 +35,9 @@ Context::Context(const Model& model, ContextOptions opts)
   int64_t n_ctx = opts.n_ctx > 0 ? opts.n_ctx : std::min<int64_t>(hp.n_ctx_train, 4096);
   if (n_ctx <= 0) n_ctx = 4096;
   opts_.n_batch = std::clamp<int64_t>(opts.n_batch, 1, n_ctx);
-  kv_.n_ctx = n_ctx;
-  kv_.n_embd_kv = hp.n_embd_kv();
-  kv_.k.resize(static_cast<size_t>(hp.n_layer));
-  kv_.v.resize(static_cast<size_t>(hp.n_layer));
-  for (int64_t l = 0; l < hp.n_layer; ++l) {
-    kv_.k[l].assign(static_cast<size_t>(n_ctx * kv_.n_embd_kv), 0);
-    kv_.v[l].assign(static_cast<size_t>(n_ctx * kv_.n_embd_kv), 0);
-  }
-  const size_t nb = static_cast<size_t>(opts_.n_batch);
-  const size_t n_q = static_cast<size_t>(hp.n_head * hp.head_dim);
-  s_.x.resize(nb * hp.n_embd);
-  s_.xb.resize(nb * std::max<size_t>(hp.n_embd, n_q));
-  s_.xb2.resize(nb * hp.n_embd);
-  s_.q.resize(nb * n_q);
-  s_.k.resize(nb * kv_.n_embd_kv);
-  s_.v.resize(nb * kv_.n_embd_kv);
-  s_.att_out.resize(nb * n_q);
-  s_.hb.resize(nb * hp.n_ff);
-  s_.hb2.resize(nb * hp.n_ff);
-  s_.logits.resize(nb * hp.n_vocab);
-  s_.rope_cache.resize(nb * hp.n_rot);
-  s_.attn_scores.resize(static_cast<size_t>(pool_.size()) * n_ctx);
+  kv_ = make_kv_cache(model, n_ctx);
+  s_ = make_batch_scratch(model, opts_.n_batch, n_ctx, pool_.size());
+  batch_.reserve(static_cast<size_t>(opts_.n_batch));
 }
 
 std::span<const float> Context::eval(std::span<const tokenizer::Token> tokens) {
@@ -84,11 +66,18 @@ std::span<const float> Context::run(std::span<const tokenizer::Token> tokens, bo
                   hp.n_vocab - 1);
     }
   }
-  // Long prompts go through in batches of n_batch tokens.
+  // Long prompts go through in batches of n_batch tokens; only the last row of the last batch
+  // needs logits unless every position's are asked for.
   size_t done = 0;
   while (done < tokens.size()) {
-    size_t n = std::min<size_t>(tokens.size() - done, static_cast<size_t>(opts_.n_batch));
-    forward_llama(model_, kv_, s_, pool_, tokens.subspan(done, n), n_past_, all_logits);
+    const size_t n = std::min<size_t>(tokens.size() - done, static_cast<size_t>(opts_.n_batch));
+    batch_.clear();
+    for (size_t i = 0; i < n; ++i) {
+      const bool last = done + i + 1 == tokens.size();
+      batch_.push_back({.token = tokens[done + i], .kv = &kv_, .pos = n_past_ + static_cast<int64_t>(i),
+                        .logits = all_logits || last});
+    }
+    forward_llama_batch(model_, batch_, s_, pool_);
     n_past_ += static_cast<int64_t>(n);
     done += n;
   }

@@ -54,6 +54,15 @@ struct KvCache {
   std::vector<std::vector<uint16_t>> k, v;  // one buffer per layer
 };
 
+// One row of a forward pass: a token of some sequence, that sequence's KV cache and the
+// token's position in it (model/batch.h, forward_llama_batch).
+struct BatchToken {
+  tokenizer::Token token = 0;
+  KvCache* kv = nullptr;
+  int64_t pos = 0;
+  bool logits = false;
+};
+
 class Context {
  public:
   Context(const Model& model, ContextOptions opts = {});
@@ -75,7 +84,7 @@ class Context {
 
   // Buffers of one forward call, sized for n_batch tokens (allocated once).
   struct Scratch {
-    std::vector<float> x, xb, xb2, q, k, v, att_out, hb, hb2, logits, rope_cache, attn_scores;
+    std::vector<float> x, xb, xb2, q, k, v, att_out, hb, hb2, logits, attn_scores;
   };
 
  private:
@@ -86,13 +95,8 @@ class Context {
   ThreadPool pool_;
   KvCache kv_;
   Scratch s_;
+  std::vector<BatchToken> batch_;  // rows of one forward call (reused: eval allocates nothing)
   int64_t n_past_ = 0;
 };
-
-// One forward pass per architecture family (llama.cpp / qwen.cpp): evaluates `tokens` at
-// positions [n_past, n_past + n), writes K/V into the cache and the logits of the last token
-// (or of every token when all_logits) into s.logits.
-void forward_llama(const Model& m, KvCache& kv, Context::Scratch& s, ThreadPool& pool,
-                   std::span<const tokenizer::Token> tokens, int64_t n_past, bool all_logits);
 
 }  // namespace hearth::model
