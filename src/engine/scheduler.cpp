@@ -79,6 +79,8 @@ struct Scheduler::Slot {
   std::shared_ptr<Generation> gen;
   std::unique_ptr<sample::Sampler> sampler;
   std::unique_ptr<sample::StopMatcher> stop;
+  std::unique_ptr<sample::JsonConstraint> json;  // JSON mode
+  std::vector<float> masked;                     // JSON mode: the logits with the mask applied
   size_t n_eval = 0;        // prompt tokens whose K/V are in the cache
   int64_t n_cached = 0;     // of those, reused from an earlier request
   bool generating = false;  // the prompt is done; next_token is the token to feed
@@ -212,6 +214,18 @@ void Scheduler::admit() {
     s.sampler = std::make_unique<sample::Sampler>(s.req.sampling);
     for (Token t : s.req.prompt) s.sampler->accept(t);
     s.stop = std::make_unique<sample::StopMatcher>(s.req.stop);
+    s.json.reset();
+    if (s.req.json_mode) {
+      if (!json_vocab_) {
+        // Every token's output bytes, once per model (the worker thread is the only user).
+        const tokenizer::Tokenizer& tok = model_.tokenizer();
+        const tokenizer::Vocab& v = tok.vocab();
+        std::vector<std::string> pieces(v.size());
+        for (size_t i = 0; i < v.size(); ++i) pieces[i] = tok.token_to_piece(static_cast<Token>(i));
+        json_vocab_ = std::make_shared<const sample::JsonVocab>(std::move(pieces), std::vector<int32_t>{v.eos, v.eot, v.eom});
+      }
+      s.json = std::make_unique<sample::JsonConstraint>(json_vocab_);
+    }
     s.n_eval = reuse;
     s.n_cached = static_cast<int64_t>(reuse);
     s.generating = false;
@@ -317,12 +331,23 @@ bool Scheduler::step() {
     }
     Token t;
     try {
-      t = s.sampler->sample(logits);
+      if (s.json) {
+        s.masked.assign(logits.begin(), logits.end());
+        // Tokens this request may still produce (this one included): near the end the mask
+        // also steers to a closed object instead of one cut off by the length limit.
+        int64_t budget = n_ctx_ - static_cast<int64_t>(s.cached.size()) + 1;
+        if (s.req.max_tokens >= 0) budget = std::min(budget, s.req.max_tokens - s.generated);
+        s.json->apply(s.masked, budget);
+        t = s.sampler->sample(s.masked);
+      } else {
+        t = s.sampler->sample(logits);
+      }
     } catch (const std::exception& e) {
       finish(s, "error", e.what());
       continue;
     }
     s.sampler->accept(t);
+    if (s.json) s.json->accept(t);  // allowed by the mask, so it always advances
     if (s.req.top_logprobs >= 0) {
       // Log-probabilities of the model's distribution (before sampling adjustments).
       float mx = -INFINITY;
@@ -361,7 +386,7 @@ bool Scheduler::step() {
     const bool stopped = s.stop->feed(std::string_view(s.utf8_pending).substr(0, complete), text);
     s.utf8_pending.erase(0, complete);
     s.ev.text += text;
-    if (stopped) {
+    if (stopped || (s.json && s.json->done())) {  // JSON mode: the object is closed
       finish(s, "stop");
       continue;
     }

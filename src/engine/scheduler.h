@@ -26,6 +26,7 @@
 
 #include "model/batch.h"
 #include "model/model.h"
+#include "sample/json_constraint.h"
 #include "sample/sampler.h"
 #include "util/error.h"
 
@@ -47,6 +48,9 @@ struct Request {
   bool cache_prompt = true;              // false: evaluate the whole prompt (no reuse of a slot's KV)
   std::vector<tokenizer::Token> keep_special;  // control tokens whose text goes into the output
                                               // (tool-call markers such as "[TOOL_CALLS]")
+  // JSON mode (docs/engine.md, "Sampling"): every token is sampled under a mask that keeps the
+  // output a prefix of a JSON object; the request ends with "stop" once the object is closed.
+  bool json_mode = false;
 };
 
 struct TokenLogprob {
@@ -140,6 +144,7 @@ class Scheduler {
   model::Context::Scratch scratch_;
   std::vector<std::unique_ptr<Slot>> slots_;
   std::vector<model::BatchToken> batch_;
+  std::shared_ptr<const sample::JsonVocab> json_vocab_;  // built at the first JSON-mode request
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -61,8 +61,12 @@ void parse_common(const json& body, Job& job, bool& stream) {
   job.req.cache_prompt = f.boolean("cache_prompt").value_or(true);  // extension
   if (const json* ka = f.get("keep_alive")) job.keep_alive = parse_keep_alive(*ka, "keep_alive");
   if (const json* fmt_ = f.get("format")) {
-    if (!(fmt_->is_string() && fmt_->get<std::string>().empty()))
-      bad_field("format", "'format' (JSON output) is not supported yet (no grammar-constrained sampling)");
+    // "json": constrained sampling keeps the output a JSON object (docs/server.md).
+    if (fmt_->is_string() && fmt_->get<std::string>() == "json") job.req.json_mode = true;
+    else if (fmt_->is_object())
+      bad_field("format", "'format' with a JSON schema is not supported yet (use \"json\")");
+    else if (!(fmt_->is_string() && fmt_->get<std::string>().empty()))
+      bad_field("format", "'format' must be \"json\" (or a JSON schema, not supported yet)");
   }
   parse_options(body, job);
 }

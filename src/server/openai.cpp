@@ -86,9 +86,10 @@ Common parse_common(const json& body, Job& job, bool chat) {
     if (!rf->is_object() || !rf->contains("type") || !(*rf)["type"].is_string())
       bad_field("response_format", "'response_format' must be an object with a 'type'");
     const std::string type = (*rf)["type"].get<std::string>();
-    if (type == "json_object" || type == "json_schema")
-      bad_field("response_format", "'response_format' {} is not supported yet (no grammar-constrained sampling)", type);
-    if (type != "text") bad_field("response_format", "'response_format.type' must be text, json_object or json_schema");
+    if (type == "json_object") job.req.json_mode = true;  // constrained sampling (docs/server.md)
+    else if (type == "json_schema")
+      bad_field("response_format", "'response_format' json_schema is not supported yet (use json_object)");
+    else if (type != "text") bad_field("response_format", "'response_format.type' must be text, json_object or json_schema");
   }
   if (chat) {
     c.tools = parse_tools(body);
