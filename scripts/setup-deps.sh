@@ -13,8 +13,9 @@ PACKAGES=(
   libsqlite3-dev libicu-dev libxml2-dev libzip-dev libpugixml-dev libmd4c-dev poppler-utils zlib1g-dev libssl-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
-  # portable AVX-512 for testing the AVX-512 kernels on CPUs without it (header-only)
-  libsimde-dev
+  # portable AVX-512 for testing the AVX-512 kernels on CPUs without it (header-only);
+  # the ARM64 cross compiler that checks the NEON kernels compile (scripts/check-arm64-kernels.sh)
+  libsimde-dev g++-aarch64-linux-gnu
   # test oracles (never used at run time)
   python3 python3-numpy python3-jinja2
   # knowledge-base test fixtures and corpora (DOCX writer; Debian manuals read in place)
