@@ -1,5 +1,9 @@
 #include "testdata.h"
 
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <stdexcept>
@@ -50,6 +54,24 @@ std::string temp_dir() {
   if (mkdtemp(buf.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
   temp_dirs().dirs.emplace_back(buf.data());
   return buf.data();
+}
+
+CommandResult run_command(const std::string& command_line) {
+  CommandResult r;
+  FILE* p = popen(command_line.c_str(), "r");
+  if (p == nullptr) return r;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  const int status = pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+std::string shell_quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
 }
 
 }  // namespace hearth::test

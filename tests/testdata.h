@@ -17,4 +17,14 @@ std::string hearth_binary();
 // A fresh empty directory under the system temp dir, removed at process exit.
 std::string temp_dir();
 
+// Runs a shell command line; `out` is what it wrote to stdout (add " 2>&1" for stderr too) and
+// `code` its exit status (-1 if it did not exit normally).
+struct CommandResult {
+  int code = -1;
+  std::string out;
+};
+CommandResult run_command(const std::string& command_line);
+// s single-quoted for the shell.
+std::string shell_quote(const std::string& s);
+
 }  // namespace hearth::test

@@ -26,25 +26,6 @@ bool is_matrix(const gguf::TensorInfo& t) {
   return t.dims.size() >= 2 && ends_with(t.name, ".weight") && t.name.find("norm") == std::string::npos;
 }
 
-// general.file_type as the ecosystem numbers it (the "mostly X" file types), so other tools
-// describe our output correctly.
-int64_t file_type_of(TensorType t) {
-  switch (t) {
-    case TensorType::F32: return 0;
-    case TensorType::F16: return 1;
-    case TensorType::Q4_0: return 2;
-    case TensorType::Q4_1: return 3;
-    case TensorType::Q8_0: return 7;
-    case TensorType::Q5_0: return 8;
-    case TensorType::Q5_1: return 9;
-    case TensorType::Q4_K: return 14;  // Q4_K_S: every matrix Q4_K
-    case TensorType::Q5_K: return 16;  // Q5_K_S
-    case TensorType::Q6_K: return 18;
-    case TensorType::BF16: return 32;
-    default: return -1;
-  }
-}
-
 // The type a matrix with rows of `cols` values gets: the target if its blocks fit, else the
 // best smaller-block type that does.
 TensorType fit_type(TensorType target, uint64_t cols, std::string& note) {
@@ -89,6 +70,22 @@ bool is_quantize_target(TensorType t) {
   }
 }
 
+uint32_t gguf_file_type(TensorType t) {
+  switch (t) {
+    case TensorType::F16: return 1;
+    case TensorType::Q4_0: return 2;
+    case TensorType::Q4_1: return 3;
+    case TensorType::Q8_0: return 7;
+    case TensorType::Q5_0: return 8;
+    case TensorType::Q5_1: return 9;
+    case TensorType::Q4_K: return 14;  // Q4_K_S: every matrix Q4_K
+    case TensorType::Q5_K: return 16;  // Q5_K_S
+    case TensorType::Q6_K: return 18;
+    case TensorType::BF16: return 32;
+    default: return 0;  // all F32
+  }
+}
+
 QuantizeReport quantize_file(const std::string& in_path, const std::string& out_path, TensorType target,
                              int n_threads, const QuantizeProgress& progress) {
   if (!is_quantize_target(target)) {
@@ -104,7 +101,7 @@ QuantizeReport quantize_file(const std::string& in_path, const std::string& out_
 
   gguf::Writer w(f.version() >= 3 ? 3 : f.version());
   for (const auto& kv : f.metadata()) w.set(kv.key, kv.value);
-  w.set("general.file_type", gguf::Value(uint32_t(file_type_of(target))));
+  w.set("general.file_type", gguf::Value(gguf_file_type(target)));
   w.set("general.quantized_by", gguf::Value("hearth"));
 
   QuantizeReport report;

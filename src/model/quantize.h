@@ -34,6 +34,10 @@ using QuantizeProgress = std::function<void(size_t i, size_t n, const QuantizeRe
 // The types `quantize` can produce.
 bool is_quantize_target(gguf::TensorType t);
 
+// `general.file_type` for a model whose matrices are mostly `t`, numbered as the ecosystem
+// numbers its "mostly X" file types, so other tools describe our files correctly.
+uint32_t gguf_file_type(gguf::TensorType t);
+
 // Throws hearth::Error: invalid_argument for a target type it cannot produce or in == out,
 // unsupported for a matrix stored in a type it cannot convert from, and the reader's and
 // writer's errors for bad input files or a failed write.

@@ -14,30 +14,13 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Result {
-  int code = -1;
-  std::string out;  // stdout and stderr together
-};
-
-std::string quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
+using Result = hearth::test::CommandResult;  // stdout and stderr together
 
 Result run_hearth(const std::vector<std::string>& args, bool with_stderr = true) {
-  std::string cmd = quote(hearth::test::hearth_binary());
-  for (const auto& a : args) cmd += " " + quote(a);
+  std::string cmd = hearth::test::shell_quote(hearth::test::hearth_binary());
+  for (const auto& a : args) cmd += " " + hearth::test::shell_quote(a);
   cmd += with_stderr ? " 2>&1" : " 2>/dev/null";
-  Result r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) return r;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
+  return hearth::test::run_command(cmd);
 }
 
 std::string sample_model() { return hearth::test::source_dir() + "/models/stories260K.gguf"; }

@@ -23,15 +23,8 @@ Out run(const std::string& args) {
   cmd += hearth::test::hearth_binary();
   cmd += "' ";
   cmd += args;
-  Out r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) return r;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.text.append(buf.data(), n);
-  int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
+  auto c = hearth::test::run_command(cmd);
+  return {c.code, c.out};
 }
 
 void write(const std::string& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }

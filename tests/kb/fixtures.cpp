@@ -31,14 +31,10 @@ std::string read_whole(const std::string& path) {
 void run_python(const std::string& script) {
   std::string dir = hearth::test::temp_dir();
   std::string py = write_file(dir + "/gen.py", script);
-  std::string cmd = "/usr/bin/python3 " + py + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  int rc = pclose(p);
-  if (rc != 0) throw std::runtime_error("python3 failed (is python3-docx installed? bash scripts/setup-deps.sh):\n" + out);
+  const auto r = hearth::test::run_command("/usr/bin/python3 " + hearth::test::shell_quote(py) + " 2>&1");
+  if (r.code != 0) {
+    throw std::runtime_error("python3 failed (is python3-docx installed? bash scripts/setup-deps.sh):\n" + r.out);
+  }
 }
 
 static std::string make_generated() {

@@ -22,29 +22,13 @@ using namespace hearth::kb::test;
 
 namespace {
 
-struct Result {
-  int code = -1;
-  std::string out;
-};
-
-std::string quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
+using Result = hearth::test::CommandResult;
 
 Result kb(const std::string& data, const std::vector<std::string>& args, bool with_stderr = true) {
-  std::string cmd = "HEARTH_DATA_DIR=" + quote(data) + " " + quote(hearth::test::hearth_binary()) + " kb";
-  for (const auto& a : args) cmd += " " + quote(a);
+  std::string cmd = "HEARTH_DATA_DIR=" + hearth::test::shell_quote(data) + " " + hearth::test::shell_quote(hearth::test::hearth_binary()) + " kb";
+  for (const auto& a : args) cmd += " " + hearth::test::shell_quote(a);
   cmd += with_stderr ? " 2>&1" : " 2>/dev/null";
-  Result r;
-  FILE* p = popen(cmd.c_str(), "r");
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  int st = pclose(p);
-  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
+  return hearth::test::run_command(cmd);
 }
 
 bool contains(const std::string& s, const std::string& sub) { return s.find(sub) != std::string::npos; }

@@ -35,27 +35,10 @@ namespace {
 
 // ---- subprocess and .npy helpers ----
 
-std::string quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
-struct RunResult {
-  int code = -1;
-  std::string out;
-};
+using RunResult = hearth::test::CommandResult;
 
 RunResult run(const std::string& cmd) {
-  RunResult r;
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  if (p == nullptr) return r;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
+  return hearth::test::run_command(cmd + " 2>&1");
 }
 
 struct Matrix {
@@ -155,9 +138,9 @@ Matrix oracle_logits(const std::string& model_path, const std::vector<tokenizer:
                      const model::Context& ctx, bool act_q8 = false) {
   const std::string dir = test::temp_dir();
   write_kv_npy(ctx.kv_cache(), static_cast<int64_t>(tokens.size()), dir + "/kv.npy");
-  RunResult r = run(quote(python()) + " " + quote(oracle_script()) + " " + quote(model_path) + " --tokens " +
+  RunResult r = run(hearth::test::shell_quote(python()) + " " + hearth::test::shell_quote(oracle_script()) + " " + hearth::test::shell_quote(model_path) + " --tokens " +
                     join_ids(tokens) + (act_q8 ? " --act-q8 --kv-tolerance 0.1" : "") + " --kv-from " +
-                    quote(dir + "/kv.npy") + " --logits-out " + quote(dir + "/logits.npy"));
+                    hearth::test::shell_quote(dir + "/kv.npy") + " --logits-out " + hearth::test::shell_quote(dir + "/logits.npy"));
   if (r.code != 0) {
     throw std::runtime_error("oracle failed (exit " + std::to_string(r.code) + "): " + r.out +
                              "\n(it needs Debian's python3 with python3-numpy: scripts/setup-deps.sh)");
@@ -376,12 +359,12 @@ TEST(OracleSlidingWindow, WindowChangesLogitsAndMatchesOracle) {
 // The tool itself: runs, writes a file that loads, and is deterministic in the seed.
 TEST(SynthTool, WritesLoadableDeterministicModels) {
   const std::string dir = test::temp_dir();
-  const std::string base = quote(HEARTH_SYNTH_BINARY) + " -q --arch qwen3 --type Q5_K --seed 5 --out ";
-  RunResult a = run(base + quote(dir + "/a.gguf"));
+  const std::string base = hearth::test::shell_quote(HEARTH_SYNTH_BINARY) + " -q --arch qwen3 --type Q5_K --seed 5 --out ";
+  RunResult a = run(base + hearth::test::shell_quote(dir + "/a.gguf"));
   ASSERT_EQ(a.code, 0) << a.out;
-  RunResult b = run(base + quote(dir + "/b.gguf") + " --threads 1");
+  RunResult b = run(base + hearth::test::shell_quote(dir + "/b.gguf") + " --threads 1");
   ASSERT_EQ(b.code, 0) << b.out;
-  RunResult c = run(quote(HEARTH_SYNTH_BINARY) + " -q --arch qwen3 --type Q5_K --seed 6 --out " + quote(dir + "/c.gguf"));
+  RunResult c = run(hearth::test::shell_quote(HEARTH_SYNTH_BINARY) + " -q --arch qwen3 --type Q5_K --seed 6 --out " + hearth::test::shell_quote(dir + "/c.gguf"));
   ASSERT_EQ(c.code, 0) << c.out;
   auto slurp = [](const std::string& p) {
     std::ifstream in(p, std::ios::binary);
@@ -396,7 +379,7 @@ TEST(SynthTool, WritesLoadableDeterministicModels) {
   EXPECT_EQ(m->hparams().head_dim, 128);
   EXPECT_EQ(m->tokenizer().vocab().size(), 512u);
 
-  RunResult bad = run(quote(HEARTH_SYNTH_BINARY) + " --type Q3_K --out " + quote(dir + "/d.gguf"));
+  RunResult bad = run(hearth::test::shell_quote(HEARTH_SYNTH_BINARY) + " --type Q3_K --out " + hearth::test::shell_quote(dir + "/d.gguf"));
   EXPECT_NE(bad.code, 0);
   EXPECT_NE(bad.out.find("Q3_K"), std::string::npos) << bad.out;
 }

@@ -11,6 +11,7 @@
 #include "gguf/gguf.h"
 #include "gguf/writer.h"
 #include "kernels/quant.h"
+#include "model/quantize.h"
 #include "util/error.h"
 #include "util/thread_pool.h"
 
@@ -163,23 +164,6 @@ struct PlannedTensor {
   TensorType type;
   Init init;
 };
-
-int file_type_of(TensorType t) {  // general.file_type (llama_ftype): the "mostly" type
-  switch (t) {
-    case TensorType::F32: return 0;
-    case TensorType::F16: return 1;
-    case TensorType::Q4_0: return 2;
-    case TensorType::Q4_1: return 3;
-    case TensorType::Q8_0: return 7;
-    case TensorType::Q5_0: return 8;
-    case TensorType::Q5_1: return 9;
-    case TensorType::Q4_K: return 14;  // Q4_K_S
-    case TensorType::Q5_K: return 16;  // Q5_K_S
-    case TensorType::Q6_K: return 18;
-    case TensorType::BF16: return 32;
-    default: return 0;
-  }
-}
 
 std::vector<PlannedTensor> plan_tensors(const Options& o, int64_t head_dim) {
   const Shape& s = o.shape;
@@ -377,7 +361,7 @@ void write_model(const Options& o, const std::string& path) {
   w.set("general.architecture", gguf::Value(arch));
   w.set("general.name", gguf::Value(fmt::format("synthetic {} {} (seed {})", arch,
                                                 gguf::tensor_type_name(o.type), o.seed)));
-  w.set("general.file_type", gguf::Value(uint32_t(file_type_of(o.type))));
+  w.set("general.file_type", gguf::Value(model::gguf_file_type(o.type)));
   if (o.type != TensorType::F32 && o.type != TensorType::F16 && o.type != TensorType::BF16) {
     w.set("general.quantization_version", gguf::Value(uint32_t(2)));
   }
