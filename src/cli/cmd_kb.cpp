@@ -1,5 +1,5 @@
 // `hearth kb …`: knowledge bases over the user's documents.
-//   kb create NAME [--chunking structure|paragraph|fixed] [--chunk-tokens N] [--overlap N]
+//   kb create NAME [--chunking structure|paragraph|fixed] [--chunk-tokens N] [--overlap N] [--tokenizer MODEL.gguf]
 //   kb add NAME PATH… [--include GLOB] [--exclude GLOB] [--max-file-size SIZE]
 //   kb list | kb rm NAME | kb docs NAME [--errors] | kb chunks NAME FILE | kb stats NAME
 //   kb search NAME "query" [-k 10] [--all] [--json]
@@ -23,6 +23,7 @@
 #include "kb/ingest.h"
 #include "kb/search.h"
 #include "kb/store.h"
+#include "kb/token_counter.h"
 #include "kb/watch.h"
 #include "util/error.h"
 
@@ -39,6 +40,7 @@ struct KbOptions {
   std::string chunking = "structure";
   int chunk_tokens = 400;
   int overlap = 50;
+  std::string tokenizer;  // kb create --tokenizer: GGUF model whose tokenizer counts chunk sizes
   std::vector<std::string> include, exclude;
   std::string max_file_size = "256M";
   bool no_progress = false;
@@ -100,11 +102,19 @@ int run_create(const KbOptions& o) {
   c.strategy = kb::parse_chunk_strategy(o.chunking);
   c.target_tokens = o.chunk_tokens;
   c.overlap_tokens = c.strategy == kb::ChunkStrategy::structure ? 0 : o.overlap;
+  std::string tokenizer;
+  if (!o.tokenizer.empty()) {
+    // stored absolute, so that `kb add` from any folder finds it; loaded now so a bad file is
+    // reported here and not at the first `kb add`
+    tokenizer = std::filesystem::absolute(o.tokenizer).lexically_normal().string();
+    c.validate();
+    kb::make_token_counter(tokenizer);
+  }
   kb::Store store = open_store(o);
-  kb::KbInfo k = store.create_kb(o.name, c);
-  fmt::print("created knowledge base '{}' (chunking: {}, {} tokens, overlap {}) in {}\n", k.name,
+  kb::KbInfo k = store.create_kb(o.name, c, tokenizer);
+  fmt::print("created knowledge base '{}' (chunking: {}, {} tokens, overlap {}; tokens: {}) in {}\n", k.name,
              kb::chunk_strategy_name(k.chunking.strategy), k.chunking.target_tokens, k.chunking.overlap_tokens,
-             store.path());
+             kb::token_counter_name(k.tokenizer), store.path());
   return 0;
 }
 
@@ -117,6 +127,7 @@ int run_add(const KbOptions& o) {
   io.extract.max_file_bytes = parse_size(o.max_file_size);
   io.remove_missing = !o.keep_missing;
   io.progress = !o.no_progress;
+  io.count_tokens = kb::make_token_counter(k.tokenizer);  // once, also for --watch; fails before any file
   kb::IngestReport r = kb::ingest_paths(store, k, o.paths, io);
   double mb = static_cast<double>(r.bytes) / 1e6;
   fmt::print("{}: {} files: {} added, {} updated, {} unchanged, {} removed, {} failed, {} skipped; "
@@ -154,6 +165,7 @@ int run_list(const KbOptions& o) {
       kb::KbStats s = store.stats(k.id);
       arr.push_back({{"name", k.name}, {"chunking", kb::chunk_strategy_name(k.chunking.strategy)},
                      {"chunk_tokens", k.chunking.target_tokens}, {"overlap_tokens", k.chunking.overlap_tokens},
+                     {"tokens", kb::token_counter_name(k.tokenizer)}, {"tokenizer", k.tokenizer},
                      {"documents", s.documents}, {"chunks", s.chunks}, {"created_at", k.created_at}});
     }
     fmt::print("{}\n", arr.dump(2));
@@ -163,13 +175,13 @@ int run_list(const KbOptions& o) {
     fmt::print("no knowledge bases yet: hearth kb create NAME\n");
     return 0;
   }
-  fmt::print("{:<24} {:>9} {:>9} {:<22} {}\n", "NAME", "DOCS", "CHUNKS", "CHUNKING", "CREATED");
+  fmt::print("{:<24} {:>9} {:>9} {:<22} {:<20} {}\n", "NAME", "DOCS", "CHUNKS", "CHUNKING", "CREATED", "TOKENS");
   for (const auto& k : kbs) {
     kb::KbStats s = store.stats(k.id);
-    fmt::print("{:<24} {:>9} {:>9} {:<22} {}\n", k.name, s.documents, s.chunks,
+    fmt::print("{:<24} {:>9} {:>9} {:<22} {:<20} {}\n", k.name, s.documents, s.chunks,
                fmt::format("{} {}/{}", kb::chunk_strategy_name(k.chunking.strategy), k.chunking.target_tokens,
                            k.chunking.overlap_tokens),
-               when(k.created_at));
+               when(k.created_at), kb::token_counter_name(k.tokenizer));
   }
   return 0;
 }
@@ -241,12 +253,15 @@ int run_stats(const KbOptions& o) {
                                       {"chunks", s.chunks}, {"tokens", s.tokens}, {"text_bytes", s.text_bytes},
                                       {"source_bytes", s.source_bytes}, {"formats", f}, {"min_tokens", s.min_tokens},
                                       {"max_tokens", s.max_tokens}, {"mean_tokens", s.mean_tokens},
-                                      {"chunk_token_histogram", h}}.dump(2));
+                                      {"chunk_token_histogram", h}, {"tokens_counted_by", kb::token_counter_name(k.tokenizer)},
+                                      {"tokenizer", k.tokenizer}}.dump(2));
     return 0;
   }
   fmt::print("knowledge base   {}\n", k.name);
   fmt::print("chunking         {}, target {} tokens, overlap {}\n", kb::chunk_strategy_name(k.chunking.strategy),
              k.chunking.target_tokens, k.chunking.overlap_tokens);
+  fmt::print("tokens           {}{}\n", kb::token_counter_name(k.tokenizer),
+             k.tokenizer.empty() ? "" : " (" + k.tokenizer + ")");
   fmt::print("documents        {} ({} ok, {} error, {} skipped)\n", s.documents, s.documents_ok, s.documents_error,
              s.documents_skipped);
   std::string formats;
@@ -392,6 +407,8 @@ void add_kb_command(CLI::App& app, Action& action) {
   create->add_option("--chunking", o->chunking, "structure | paragraph | fixed")->capture_default_str();
   create->add_option("--chunk-tokens", o->chunk_tokens, "Target chunk size in tokens")->capture_default_str();
   create->add_option("--overlap", o->overlap, "Tokens shared by neighbouring chunks (paragraph, fixed)")->capture_default_str();
+  create->add_option("--tokenizer", o->tokenizer,
+                     "GGUF model file whose tokenizer counts chunk sizes (default: an estimate, see docs/kb.md)");
 
   auto* add = sub(kb, "add", "Add files or folders (recursive); re-running updates changed files, removes deleted ones", o,
                   action, run_add);

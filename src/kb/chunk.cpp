@@ -90,9 +90,57 @@ int estimate_tokens(std::string_view text) {
 
 namespace {
 
+bool is_continuation(char c) { return (static_cast<unsigned char>(c) & 0xC0) == 0x80; }
+// The code point boundary at or after / at or before byte i.
+size_t ceil_boundary(std::string_view s, size_t i) {
+  while (i < s.size() && is_continuation(s[i])) ++i;
+  return std::min(i, s.size());
+}
+size_t floor_boundary(std::string_view s, size_t i) {
+  while (i > 0 && i < s.size() && is_continuation(s[i])) --i;
+  return std::min(i, s.size());
+}
+
 struct Builder {
   const Extracted& doc;
+  TokenCounter count;     // never empty
+  bool estimate = true;   // count is estimate_tokens: the fast incremental paths below apply
   std::vector<Chunk> out;
+
+  int tokens_of(size_t start, size_t end) const {
+    return count(std::string_view(doc.text).substr(start, end - start));
+  }
+
+  // Largest code point boundary `off` of s with count(s[0, off)) <= limit (0 if none). Grows
+  // the candidate exponentially, then bisects, so a long text costs O(log n) counts of at most
+  // about twice the answer's length (a tokenizer's count grows with the prefix).
+  size_t fit_prefix(std::string_view s, int limit) const {
+    size_t lo = 0;  // count(s[0, lo)) <= limit
+    size_t hi = ceil_boundary(s, std::min(s.size(), static_cast<size_t>(limit) * 8 + 64));
+    while (count(s.substr(0, hi)) <= limit) {
+      if (hi >= s.size()) return s.size();
+      lo = hi;
+      hi = ceil_boundary(s, std::min(s.size(), hi * 2));
+    }
+    while (true) {  // count(s[0, hi)) > limit
+      size_t mid = floor_boundary(s, lo + (hi - lo) / 2);
+      if (mid <= lo) mid = ceil_boundary(s, lo + 1);
+      if (mid >= hi) return lo;
+      (count(s.substr(0, mid)) <= limit ? lo : hi) = mid;
+    }
+  }
+
+  // Smallest code point boundary `off` <= cut with count(s[off, cut)) <= limit.
+  size_t fit_suffix(std::string_view s, size_t cut, int limit) const {
+    size_t lo = 0, hi = cut;  // count(s[hi, cut)) <= limit
+    if (count(s.substr(0, cut)) <= limit) return 0;
+    while (true) {  // count(s[lo, cut)) > limit
+      size_t mid = floor_boundary(s, lo + (hi - lo) / 2);
+      if (mid <= lo) mid = ceil_boundary(s, lo + 1);
+      if (mid >= hi) return hi;
+      (count(s.substr(mid, cut - mid)) <= limit ? hi : lo) = mid;
+    }
+  }
 
   Chunk make(size_t start, size_t end, int page, int page_end, uint32_t section) {
     Chunk c;
@@ -101,13 +149,14 @@ struct Builder {
     c.page = page;
     c.page_end = page_end;
     c.section = doc.sections[section];
-    c.tokens = estimate_tokens(std::string_view(doc.text).substr(start, end - start));
+    c.tokens = tokens_of(start, end);
     return c;
   }
 
   // Fixed windows over [start, end): cut after `target` tokens at the last whitespace (or at a
   // code point boundary when there is none), next window starts `overlap` tokens earlier.
   void windows(size_t start, size_t end, int target, int overlap, int page, int page_end, uint32_t section) {
+    if (!estimate) return counted_windows(start, end, target, overlap, page, page_end, section);
     std::string_view all(doc.text);
     while (start < end) {
       std::string_view rest = all.substr(start, end - start);
@@ -146,6 +195,41 @@ struct Builder {
     }
   }
 
+  // windows() for any counter: the same cuts, found by counting prefixes and suffixes of the
+  // window (fit_prefix, fit_suffix) instead of walking the estimate.
+  void counted_windows(size_t start, size_t end, int target, int overlap, int page, int page_end, uint32_t section) {
+    std::string_view all(doc.text);
+    while (start < end) {
+      std::string_view rest = all.substr(start, end - start);
+      size_t cut = fit_prefix(rest, target);
+      if (cut < rest.size()) {  // prefer to cut after whitespace in the second half of the window
+        size_t last_space = cut;
+        while (last_space > 0 && !is_ascii_space(rest[last_space - 1])) --last_space;
+        if (last_space > cut / 2) cut = last_space;
+      }
+      if (cut == 0) cut = ceil_boundary(rest, 1);  // one code point over the target: take it anyway
+      size_t b = 0, e = cut;
+      while (b < e && is_ascii_space(rest[b])) ++b;
+      while (e > b && is_ascii_space(rest[e - 1])) --e;
+      // a tokenizer may count the trimmed window differently from the prefix: make it fit
+      while (e > b && ceil_boundary(rest, b + 1) < e && count(rest.substr(b, e - b)) > target) {
+        e = floor_boundary(rest, b + (e - b) * 15 / 16);
+        if (e <= b) e = ceil_boundary(rest, b + 1);
+        cut = e;
+        while (e > b && is_ascii_space(rest[e - 1])) --e;
+      }
+      if (e > b) out.push_back(make(start + b, start + e, page, page_end, section));
+      if (cut >= rest.size()) break;
+      size_t next = cut;
+      if (overlap > 0) {
+        next = fit_suffix(rest, cut, overlap);
+        while (next < cut && !is_ascii_space(rest[next]) && next > 0 && !is_ascii_space(rest[next - 1])) ++next;
+        if (next == 0) next = cut;
+      }
+      start += next;
+    }
+  }
+
   // Packs blocks [first, last) into chunks of up to `target` tokens; with overlap, each chunk
   // starts with trailing blocks of the previous chunk. Blocks larger than the target are cut
   // into windows.
@@ -153,7 +237,7 @@ struct Builder {
     std::vector<int> tok(last - first);
     for (size_t i = first; i < last; ++i) {
       const Block& b = doc.blocks[i];
-      tok[i - first] = estimate_tokens(std::string_view(doc.text).substr(b.start, b.end - b.start));
+      tok[i - first] = tokens_of(b.start, b.end);
     }
     size_t i = first;
     size_t prev_end = first;  // blocks before this index were already emitted
@@ -171,6 +255,15 @@ struct Builder {
       if (j <= prev_end && j < last) { i = prev_end; continue; }
       // a chunk should not end with a heading when more follows
       while (j > i + 1 && j < last && doc.blocks[j - 1].kind == BlockKind::heading) --j;
+      if (!estimate) {
+        // A tokenizer's count of the joined blocks is not the sum of theirs (the blank lines
+        // between them are tokens too): drop trailing blocks until the chunk itself fits.
+        while (j > i + 1 && tokens_of(b0.start, doc.blocks[j - 1].end) > target) {
+          --j;
+          while (j > i + 1 && j < last && doc.blocks[j - 1].kind == BlockKind::heading) --j;
+        }
+        if (j <= prev_end && j < last) { i = prev_end; continue; }
+      }
       const Block& bl = doc.blocks[j - 1];
       // the chunk's section: that of its first heading, else that of its first block
       size_t sec_block = i;
@@ -190,9 +283,9 @@ struct Builder {
 
 }  // namespace
 
-std::vector<Chunk> chunk_document(const Extracted& doc, const ChunkConfig& config) {
+std::vector<Chunk> chunk_document(const Extracted& doc, const ChunkConfig& config, const TokenCounter& count_tokens) {
   config.validate();
-  Builder b{doc, {}};
+  Builder b{doc, count_tokens ? count_tokens : TokenCounter(estimate_tokens), !count_tokens, {}};
   const size_t n = doc.blocks.size();
   switch (config.strategy) {
     case ChunkStrategy::fixed: {
@@ -234,7 +327,7 @@ std::vector<Chunk> chunk_document(const Extracted& doc, const ChunkConfig& confi
         int sum = 0;
         for (size_t k = first; k < last; ++k) {
           const Block& blk = doc.blocks[k];
-          sum += estimate_tokens(std::string_view(doc.text).substr(blk.start, blk.end - blk.start));
+          sum += b.tokens_of(blk.start, blk.end);
         }
         size_t t = s + 1;
         if (sum <= config.target_tokens) {
@@ -242,7 +335,7 @@ std::vector<Chunk> chunk_document(const Extracted& doc, const ChunkConfig& confi
             int add = 0;
             for (size_t k = sections[t].first; k < sections[t].second; ++k) {
               const Block& blk = doc.blocks[k];
-              add += estimate_tokens(std::string_view(doc.text).substr(blk.start, blk.end - blk.start));
+              add += b.tokens_of(blk.start, blk.end);
             }
             if (sum + add > config.target_tokens) break;
             sum += add;

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -34,7 +35,7 @@ struct Chunk {
   size_t start = 0, end = 0;  // byte range in the extracted text
   int page = 0, page_end = 0; // 0 = no pages
   std::string section;        // section path of the chunk's first block
-  int tokens = 0;             // estimated token count
+  int tokens = 0;             // token count (of the counter chunk_document was given)
 };
 
 // Token estimate used when no tokenizer is configured: one token per CJK ideograph, kana or
@@ -42,6 +43,13 @@ struct Chunk {
 // punctuation counts one token per character.
 int estimate_tokens(std::string_view text);
 
-std::vector<Chunk> chunk_document(const Extracted& doc, const ChunkConfig& config);
+// Counts the tokens of a piece of text. Every size decision of chunk_document and
+// Chunk::tokens go through it.
+using TokenCounter = std::function<int(std::string_view)>;
+
+// Chunks `doc`; `count_tokens` empty = estimate_tokens. (A knowledge base names its tokenizer
+// in KbInfo::tokenizer; ingest builds the counter once, make_token_counter in token_counter.h.)
+std::vector<Chunk> chunk_document(const Extracted& doc, const ChunkConfig& config,
+                                  const TokenCounter& count_tokens = {});
 
 }  // namespace hearth::kb

@@ -13,6 +13,7 @@
 #include <set>
 
 #include "kb/chunk.h"
+#include "kb/token_counter.h"
 #include "util/error.h"
 
 namespace fs = std::filesystem;
@@ -212,6 +213,8 @@ bool wanted_below(const IngestOptions& o, const std::string& root, const std::st
 
 IngestReport ingest_paths(Store& store, const KbInfo& kb, const std::vector<std::string>& paths, const IngestOptions& o) {
   auto t0 = std::chrono::steady_clock::now();
+  // The counter first: a missing or broken tokenizer file stops the ingest before any document.
+  const TokenCounter count_tokens = o.count_tokens ? o.count_tokens : make_token_counter(kb.tokenizer);
   Walker w{o, {}, {}};
   std::vector<std::string> roots;
   for (const auto& p : paths) {
@@ -268,7 +271,7 @@ IngestReport ingest_paths(Store& store, const KbInfo& kb, const std::vector<std:
       try {
         std::string format = format_for_path(c.path);
         Extracted ex = extract_bytes(bytes, format, c.path, o.extract);
-        std::vector<Chunk> chunks = chunk_document(ex, kb.chunking);
+        std::vector<Chunk> chunks = chunk_document(ex, kb.chunking, count_tokens);
         std::vector<ChunkRow> rows;
         rows.reserve(chunks.size());
         for (size_t i = 0; i < chunks.size(); ++i) {

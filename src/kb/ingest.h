@@ -21,6 +21,10 @@ struct IngestOptions {
   bool remove_missing = true;        // remove documents under the given folders that are gone
   bool include_hidden = false;       // files and folders whose name starts with '.'
   bool progress = false;             // progress line on stderr
+  // Counts chunk tokens; empty = ingest_paths builds it from the knowledge base's tokenizer
+  // (KbInfo::tokenizer, make_token_counter, token_counter.h) before it touches any document. `kb add`
+  // builds it once and keeps it for --watch.
+  TokenCounter count_tokens;
 };
 
 struct IngestReport {

@@ -85,6 +85,7 @@ CREATE TABLE IF NOT EXISTS kbs (
   chunk_strategy TEXT NOT NULL,
   chunk_target_tokens INTEGER NOT NULL,
   chunk_overlap_tokens INTEGER NOT NULL,
+  chunk_tokenizer TEXT NOT NULL DEFAULT '',  -- GGUF model whose tokenizer counts the sizes; '' = estimate
   created_at INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS documents (
@@ -199,6 +200,13 @@ void Store::migrate() {
   exec("BEGIN IMMEDIATE");
   try {
     exec(kSchema);
+    // version 1 → 2: kbs.chunk_tokenizer (CREATE TABLE IF NOT EXISTS left an old kbs table as it was)
+    bool has_tokenizer = false;
+    {
+      Stmt cols(db_, "PRAGMA table_info(kbs)");
+      while (cols.step()) has_tokenizer |= cols.str(1) == "chunk_tokenizer";
+    }
+    if (!has_tokenizer) exec("ALTER TABLE kbs ADD COLUMN chunk_tokenizer TEXT NOT NULL DEFAULT ''");
     exec("INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', '" + std::to_string(kSchemaVersion) + "')");
     exec("PRAGMA user_version=" + std::to_string(kSchemaVersion));
     exec("COMMIT");
@@ -216,23 +224,24 @@ static KbInfo read_kb(Stmt& q) {
   k.chunking.target_tokens = static_cast<int>(q.i64(3));
   k.chunking.overlap_tokens = static_cast<int>(q.i64(4));
   k.created_at = q.i64(5);
+  k.tokenizer = q.str(6);
   return k;
 }
 
-KbInfo Store::create_kb(const std::string& name, const ChunkConfig& chunking) {
+KbInfo Store::create_kb(const std::string& name, const ChunkConfig& chunking, const std::string& tokenizer) {
   chunking.validate();
   if (name.empty() || name.size() > 100 || name.find_first_of("/\\\n\r\t") != std::string::npos)
     throw_error(ErrorKind::invalid_argument, "knowledge-base name '{}': use 1–100 characters without slashes", name);
   if (find_kb(name)) throw_error(ErrorKind::invalid_argument, "knowledge base '{}' already exists", name);
-  Stmt q(db_, "INSERT INTO kbs(name, chunk_strategy, chunk_target_tokens, chunk_overlap_tokens, created_at) "
-              "VALUES (?, ?, ?, ?, ?)");
+  Stmt q(db_, "INSERT INTO kbs(name, chunk_strategy, chunk_target_tokens, chunk_overlap_tokens, created_at, "
+              "chunk_tokenizer) VALUES (?, ?, ?, ?, ?, ?)");
   q.bind(1, name).bind(2, std::string(chunk_strategy_name(chunking.strategy))).bind(3, chunking.target_tokens)
-      .bind(4, chunking.overlap_tokens).bind(5, now_s()).run();
+      .bind(4, chunking.overlap_tokens).bind(5, now_s()).bind(6, tokenizer).run();
   return get_kb(name);
 }
 
 std::optional<KbInfo> Store::find_kb(const std::string& name) {
-  Stmt q(db_, "SELECT id, name, chunk_strategy, chunk_target_tokens, chunk_overlap_tokens, created_at FROM kbs WHERE name = ?");
+  Stmt q(db_, "SELECT id, name, chunk_strategy, chunk_target_tokens, chunk_overlap_tokens, created_at, chunk_tokenizer FROM kbs WHERE name = ?");
   q.bind(1, name);
   if (!q.step()) return std::nullopt;
   return read_kb(q);
@@ -247,7 +256,7 @@ KbInfo Store::get_kb(const std::string& name) {
 }
 
 std::vector<KbInfo> Store::list_kbs() {
-  Stmt q(db_, "SELECT id, name, chunk_strategy, chunk_target_tokens, chunk_overlap_tokens, created_at FROM kbs ORDER BY name");
+  Stmt q(db_, "SELECT id, name, chunk_strategy, chunk_target_tokens, chunk_overlap_tokens, created_at, chunk_tokenizer FROM kbs ORDER BY name");
   std::vector<KbInfo> out;
   while (q.step()) out.push_back(read_kb(q));
   return out;

@@ -16,7 +16,9 @@ struct sqlite3_stmt;
 
 namespace hearth::kb {
 
-inline constexpr int kSchemaVersion = 1;
+// 1: first schema; 2: kbs.chunk_tokenizer (ChunkConfig::tokenizer), added to a version-1 store
+// on open.
+inline constexpr int kSchemaVersion = 2;
 
 // Where hearth keeps its data: `flag` if given, else $HEARTH_DATA_DIR, else
 // $XDG_DATA_HOME/hearth, else ~/.local/share/hearth.
@@ -28,6 +30,9 @@ struct KbInfo {
   int64_t id = 0;
   std::string name;
   ChunkConfig chunking;
+  // Chunking too: the GGUF model file whose tokenizer counts chunk sizes (absolute path,
+  // token_counter.h); "" = the estimate (estimate_tokens).
+  std::string tokenizer;
   int64_t created_at = 0;  // unix seconds
 };
 
@@ -81,7 +86,7 @@ class Store {
   const std::string& path() const { return path_; }
   sqlite3* db() const { return db_; }
 
-  KbInfo create_kb(const std::string& name, const ChunkConfig& chunking);
+  KbInfo create_kb(const std::string& name, const ChunkConfig& chunking, const std::string& tokenizer = "");
   std::optional<KbInfo> find_kb(const std::string& name);
   KbInfo get_kb(const std::string& name);  // throws not_found with the known names
   std::vector<KbInfo> list_kbs();

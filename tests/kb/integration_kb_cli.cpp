@@ -90,6 +90,56 @@ TEST(KbCli, CreateAddSearchInspectRemove) {
   EXPECT_TRUE(contains(kb(data, {"list"}).out, "no knowledge bases")) << r.out;
 }
 
+// kb create --tokenizer: chunk sizes in the model's tokens, shown by list and stats; a missing
+// tokenizer file is refused at create, and one that went missing stops kb add before any file.
+TEST(KbCli, TokenizerCountsChunkSizes) {
+  std::string data = hearth::test::temp_dir();
+  std::string model = hearth::test::source_dir() + "/models/stories260K.gguf";
+  Result r = kb(data, {"create", "tok", "--chunk-tokens", "64", "--tokenizer", model});
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(contains(r.out, "tokens: stories260K.gguf tokenizer")) << r.out;
+  ASSERT_EQ(kb(data, {"create", "est"}).code, 0);
+  r = kb(data, {"create", "bad", "--tokenizer", data + "/missing.gguf"});
+  EXPECT_NE(r.code, 0) << r.out;
+  EXPECT_TRUE(contains(r.out, "missing.gguf")) << r.out;
+
+  r = kb(data, {"add", "tok", generated_dir() + "/readme.md", chinese_markdown(), "--no-progress"});
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(contains(r.out, "2 added")) << r.out;
+
+  r = kb(data, {"stats", "tok"});
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(contains(r.out, "stories260K.gguf tokenizer")) << r.out;
+  r = kb(data, {"stats", "tok", "--json"}, false);
+  auto stats = nlohmann::json::parse(r.out);
+  EXPECT_EQ(stats["tokens_counted_by"], "stories260K.gguf tokenizer");
+  EXPECT_EQ(stats["tokenizer"], model);
+  EXPECT_GT(stats["chunks"].get<int>(), 5);
+  EXPECT_LE(stats["max_tokens"].get<int>(), 64);
+  EXPECT_TRUE(contains(kb(data, {"stats", "est"}).out, "estimate"));
+
+  r = kb(data, {"list"});
+  EXPECT_TRUE(contains(r.out, "stories260K.gguf tokenizer")) << r.out;
+  EXPECT_TRUE(contains(r.out, "estimate")) << r.out;
+  r = kb(data, {"list", "--json"}, false);
+  auto list = nlohmann::json::parse(r.out);
+  ASSERT_EQ(list.size(), 2u);
+  EXPECT_EQ(list[0]["name"], "est");
+  EXPECT_EQ(list[0]["tokens"], "estimate");
+  EXPECT_EQ(list[1]["tokens"], "stories260K.gguf tokenizer");
+
+  // the tokenizer file goes away: kb add fails with the reason and leaves the documents alone
+  std::string copy = data + "/copy.gguf";
+  fs::copy_file(model, copy);
+  ASSERT_EQ(kb(data, {"create", "moved", "--tokenizer", copy}).code, 0);
+  fs::remove(copy);
+  r = kb(data, {"add", "moved", generated_dir() + "/readme.md", "--no-progress"});
+  EXPECT_NE(r.code, 0) << r.out;
+  EXPECT_TRUE(contains(r.out, "copy.gguf")) << r.out;
+  r = kb(data, {"stats", "moved", "--json"}, false);
+  EXPECT_EQ(nlohmann::json::parse(r.out)["documents"], 0);
+}
+
 TEST(KbCli, DataDirFlagWinsOverEnvironment) {
   std::string env_dir = hearth::test::temp_dir(), flag_dir = hearth::test::temp_dir();
   ASSERT_EQ(kb(env_dir, {"create", "a", "--data-dir", flag_dir}).code, 0);

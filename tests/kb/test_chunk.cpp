@@ -6,6 +6,10 @@
 
 #include "fixtures.h"
 #include "kb/chunk.h"
+#include "kb/token_counter.h"
+#include "gguf/gguf.h"
+#include "testdata.h"
+#include "tokenizer/tokenizer.h"
 #include "util/error.h"
 
 using namespace hearth::kb;
@@ -109,4 +113,63 @@ TEST(Chunk, ConfigValidation) {
   EXPECT_THROW(chunk_document(Extracted{}, {ChunkStrategy::fixed, 4, 0}), hearth::Error);
   EXPECT_THROW(chunk_document(Extracted{}, {ChunkStrategy::fixed, 100, 80}), hearth::Error);
   EXPECT_THROW(parse_chunk_strategy("sentences"), hearth::Error);
+}
+
+// With a tokenizer configured (kb create --tokenizer), every size decision and Chunk::tokens use
+// it: each chunk's count is exactly the tokenizer's count of its text, within the target, and
+// the chunks still cover all the text.
+TEST(Chunk, TokenizerCountsEveryChunkExactlyAndWithinTheTarget) {
+  const std::string model = hearth::test::source_dir() + "/models/stories260K.gguf";
+  TokenCounter count = make_token_counter(model);
+  ASSERT_TRUE(count);
+  EXPECT_EQ(token_counter_name(model), "stories260K.gguf tokenizer");
+  EXPECT_EQ(token_counter_name(""), "estimate");
+  EXPECT_FALSE(make_token_counter(""));
+  // an independent tokenizer for the expected counts
+  auto tok = hearth::tokenizer::Tokenizer::from_gguf(hearth::gguf::File::open(model));
+  auto reference = [&](std::string_view t) { return static_cast<int>(tok->encode(t, false, false).size()); };
+
+  std::string cjk;
+  for (int i = 0; i < 300; ++i) cjk += "本地模型在笔记本上运行。";
+  std::vector<std::pair<std::string, Extracted>> docs;
+  for (std::string path : {generated_dir() + "/readme.md", chinese_markdown(), generated_dir() + "/garden.docx",
+                           debian_policy_dir() + "/upgrading-checklist.txt.gz"})
+    docs.emplace_back(path, extract_file(path));
+  docs.emplace_back("cjk", extract_bytes(cjk, "text", "cjk"));
+  bool differs_from_estimate = false;
+  for (const auto& [name, doc] : docs) {
+    for (const auto& cfg : configs()) {
+      std::vector<Chunk> chunks = chunk_document(doc, cfg, count);
+      ASSERT_FALSE(chunks.empty()) << name;
+      EXPECT_EQ(coverage_problem(doc, chunks), "") << name << " with " << chunk_strategy_name(cfg.strategy) << " "
+                                                   << cfg.target_tokens;
+      for (const auto& c : chunks) {
+        std::string_view text = std::string_view(doc.text).substr(c.start, c.end - c.start);
+        EXPECT_EQ(c.tokens, reference(text)) << name;
+        EXPECT_LE(c.tokens, cfg.target_tokens) << name << " " << chunk_strategy_name(cfg.strategy) << " "
+                                               << cfg.target_tokens << ": " << text;
+        EXPECT_TRUE(is_valid_utf8(text)) << name;
+        differs_from_estimate |= c.tokens != estimate_tokens(text);
+      }
+    }
+  }
+  EXPECT_TRUE(differs_from_estimate);
+}
+
+TEST(Chunk, MissingOrBrokenTokenizerFileIsAClearError) {
+  const std::string dir = hearth::test::temp_dir();
+  try {
+    make_token_counter(dir + "/nope.gguf");
+    FAIL();
+  } catch (const hearth::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("nope.gguf"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("tokenizer"), std::string::npos) << e.what();
+  }
+  std::string junk = write_file(dir + "/junk.gguf", std::string(1000, 'x'));
+  try {
+    make_token_counter(junk);
+    FAIL();
+  } catch (const hearth::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("junk.gguf"), std::string::npos) << e.what();
+  }
 }

@@ -92,6 +92,25 @@ TEST(Store, SchemaKbsAndWal) {
   }
 }
 
+TEST(Store, VersionOneStoreGainsTheTokenizerColumn) {
+  std::string p = store_path();
+  {
+    Store s(p);
+    s.create_kb("old", {ChunkStrategy::fixed, 200, 20});
+    // back to the version-1 shape: kbs without chunk_tokenizer
+    s.exec("ALTER TABLE kbs DROP COLUMN chunk_tokenizer; PRAGMA user_version=1");
+  }
+  Store s(p);
+  Stmt v(s.db(), "PRAGMA user_version");
+  ASSERT_TRUE(v.step());
+  EXPECT_EQ(v.i64(0), kSchemaVersion);
+  KbInfo old = s.get_kb("old");
+  EXPECT_EQ(old.tokenizer, "");
+  EXPECT_EQ(old.chunking.target_tokens, 200);
+  s.create_kb("new", {}, "/models/m.gguf");
+  EXPECT_EQ(s.get_kb("new").tokenizer, "/models/m.gguf");
+}
+
 TEST(Store, NewerSchemaIsRefused) {
   std::string p = store_path();
   { Store s(p); s.exec("PRAGMA user_version=99"); }
