@@ -137,6 +137,23 @@ struct DepthCount {
 };
 }  // namespace
 
+// `{% set x | f %}…{% endset %}` and `{% filter f %}…{% endfilter %}`: the body rendered in a
+// scope of its own, as a string, through the statement's filters.
+Value Interpreter::capture_filtered(const Stmt& s) {
+  std::string text;
+  {
+    ScopeGuard g(scope_, scope_);
+    text = capture(s.body);
+  }
+  Value v = make_string(std::move(text));
+  for (const auto& f : s.filters) {
+    CallArgs args;
+    eval_args(*f, args);
+    v = filter(f->name, v, args);
+  }
+  return v;
+}
+
 Value Interpreter::lookup(const std::string& name) {
   for (Scope* s = scope_.get(); s; s = s->parent.get()) {
     auto it = s->vars.find(name);
@@ -198,21 +215,9 @@ Interpreter::Flow Interpreter::exec(const Stmt& s) {
       case StmtKind::set:
         assign(s.target, eval(*s.expr));
         return Flow::normal;
-      case StmtKind::set_block: {
-        std::string text;
-        {
-          ScopeGuard g(scope_, scope_);
-          text = capture(s.body);
-        }
-        Value v = make_string(std::move(text));
-        for (const auto& f : s.filters) {
-          CallArgs args;
-          eval_args(*f, args);
-          v = filter(f->name, v, args);
-        }
-        assign(s.target, v);
+      case StmtKind::set_block:
+        assign(s.target, capture_filtered(s));
         return Flow::normal;
-      }
       case StmtKind::macro:
         scope_->vars[s.name] = make_macro(s, "macro");
         return Flow::normal;
@@ -227,18 +232,7 @@ Interpreter::Flow Interpreter::exec(const Stmt& s) {
         return Flow::normal;
       }
       case StmtKind::filter_block: {
-        std::string text;
-        {
-          ScopeGuard g(scope_, scope_);
-          text = capture(s.body);
-        }
-        Value v = make_string(std::move(text));
-        for (const auto& f : s.filters) {
-          CallArgs args;
-          eval_args(*f, args);
-          v = filter(f->name, v, args);
-        }
-        append(to_output_string(v));
+        append(to_output_string(capture_filtered(s)));
         return Flow::normal;
       }
       case StmtKind::with: {

@@ -60,6 +60,7 @@ class Interpreter {
   Flow exec_for(const Stmt& s);
   void append(const std::string& s);
   std::string capture(const Body& body);
+  Value capture_filtered(const Stmt& s);
   Value lookup(const std::string& name);
   void assign(const Target& t, const Value& v);
   void eval_args(const Expr& e, CallArgs& out);
