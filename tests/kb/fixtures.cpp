@@ -28,6 +28,14 @@ std::string read_whole(const std::string& path) {
   return ss.str();
 }
 
+hearth::test::CommandResult kb(const std::string& data, const std::vector<std::string>& args, bool with_stderr) {
+  using hearth::test::shell_quote;
+  std::string cmd = "HEARTH_DATA_DIR=" + shell_quote(data) + " " + shell_quote(hearth::test::hearth_binary()) + " kb";
+  for (const auto& a : args) cmd += " " + shell_quote(a);
+  cmd += with_stderr ? " 2>&1" : " 2>/dev/null";
+  return hearth::test::run_command(cmd);
+}
+
 void run_python(const std::string& script) {
   std::string dir = hearth::test::temp_dir();
   std::string py = write_file(dir + "/gen.py", script);

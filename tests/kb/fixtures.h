@@ -8,6 +8,7 @@
 
 #include "kb/chunk.h"
 #include "kb/extract.h"
+#include "testdata.h"
 
 namespace hearth::kb::test {
 
@@ -15,6 +16,11 @@ std::string write_file(const std::string& path, const std::string& bytes);
 std::string read_whole(const std::string& path);
 // Runs a Python script with Debian's python3 (which has python3-docx); fails the test on error.
 void run_python(const std::string& script);
+
+// `hearth kb ARGS…` with its store in `data` (HEARTH_DATA_DIR): exit code and stdout (plus
+// stderr when with_stderr).
+hearth::test::CommandResult kb(const std::string& data, const std::vector<std::string>& args,
+                               bool with_stderr = true);
 
 // A folder with one generated file per format (docx, odt, html, md, txt in GB18030 and
 // UTF-16, csv, tsv, json, xml) and some bad ones; made once per process.

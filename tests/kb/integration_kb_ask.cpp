@@ -26,13 +26,6 @@ namespace {
 
 using Result = hearth::test::CommandResult;
 
-Result kb(const std::string& data, const std::vector<std::string>& args, bool with_stderr = true) {
-  std::string cmd = "HEARTH_DATA_DIR=" + hearth::test::shell_quote(data) + " " + hearth::test::shell_quote(hearth::test::hearth_binary()) + " kb";
-  for (const auto& a : args) cmd += " " + hearth::test::shell_quote(a);
-  cmd += with_stderr ? " 2>&1" : " 2>/dev/null";
-  return hearth::test::run_command(cmd);
-}
-
 bool contains(const std::string& s, const std::string& sub) { return s.find(sub) != std::string::npos; }
 
 std::string model_path() { return hearth::test::source_dir() + "/models/stories260K.gguf"; }
