@@ -280,10 +280,23 @@ class ChatSession {
                 {{"temperature", o_.temperature}, {"top_p", o_.top_p}, {"top_k", o_.top_k}, {"seed", o_.seed},
                  {"num_predict", o_.num_predict}}},
                {"messages", conversation()}};
-    std::ofstream out(path, std::ios::binary);
-    if (!out) throw_error(ErrorKind::io, "{}: cannot write", path);
-    out << j.dump(2, ' ', false, ojson::error_handler_t::replace) << "\n";  // answers may hold stray bytes
-    if (!out) throw_error(ErrorKind::io, "{}: cannot write", path);
+    // Written beside the target and renamed into place once closed: "Saved" is only printed
+    // when the whole file is on disk, and a failed write never replaces an earlier save.
+    const std::string tmp = path + ".tmp";
+    {
+      std::ofstream out(tmp, std::ios::binary);
+      if (!out) throw_error(ErrorKind::io, "{}: cannot write", path);
+      out << j.dump(2, ' ', false, ojson::error_handler_t::replace) << "\n";  // answers may hold stray bytes
+      out.close();
+      if (!out) {
+        std::remove(tmp.c_str());
+        throw_error(ErrorKind::io, "{}: cannot write (disk full?)", path);
+      }
+    }
+    if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+      std::remove(tmp.c_str());
+      throw_error(ErrorKind::io, "{}: cannot write", path);
+    }
     fmt::print("Saved {} messages to {}.\n", conversation().size(), path);
   }
 
