@@ -351,28 +351,32 @@ void quantize_row_q5_1(const float* x, BlockQ5_1* y, int64_t n) {
 
 // Q8A and Q8_K are the on-the-fly activation formats: the vector paths must compute the very
 // same d = amax / 127, id = 1 / d and q = round(x * id) so that all paths agree.
+// One 32-value int8 block: d = amax / 127, q = round(x / d); returns d and sets *sum = Σ q.
+static float quantize_int8_block(const float* x, int8_t* q, int* sum) {
+  float amax = 0;
+  for (int j = 0; j < QK; ++j) amax = std::fmax(amax, std::fabs(x[j]));
+  const float d = amax / 127.0f;
+  const float id = d != 0 ? 1.0f / d : 0.0f;
+  int s = 0;
+  for (int j = 0; j < QK; ++j) {
+    q[j] = int8_t(round_nearest(x[j] * id));
+    s += q[j];
+  }
+  *sum = s;
+  return d;
+}
+
 void quantize_row_q8_0(const float* x, BlockQ8_0* y, int64_t n) {
   for (int64_t i = 0; i < n / QK; ++i, x += QK) {
-    float amax = 0;
-    for (int j = 0; j < QK; ++j) amax = std::fmax(amax, std::fabs(x[j]));
-    const float d = amax / 127.0f;
-    const float id = d != 0 ? 1.0f / d : 0.0f;
-    y[i].d = fp32_to_fp16(d);
-    for (int j = 0; j < QK; ++j) y[i].qs[j] = int8_t(round_nearest(x[j] * id));
+    int sum;
+    y[i].d = fp32_to_fp16(quantize_int8_block(x, y[i].qs, &sum));
   }
 }
 
 void quantize_row_q8_1(const float* x, BlockQ8_1* y, int64_t n) {
   for (int64_t i = 0; i < n / QK; ++i, x += QK) {
-    float amax = 0;
-    for (int j = 0; j < QK; ++j) amax = std::fmax(amax, std::fabs(x[j]));
-    const float d = amax / 127.0f;
-    const float id = d != 0 ? 1.0f / d : 0.0f;
-    int sum = 0;
-    for (int j = 0; j < QK; ++j) {
-      y[i].qs[j] = int8_t(round_nearest(x[j] * id));
-      sum += y[i].qs[j];
-    }
+    int sum;
+    const float d = quantize_int8_block(x, y[i].qs, &sum);
     y[i].d = fp32_to_fp16(d);
     y[i].s = fp32_to_fp16(d * float(sum));
   }
@@ -380,15 +384,8 @@ void quantize_row_q8_1(const float* x, BlockQ8_1* y, int64_t n) {
 
 void quantize_row_q8a(const float* x, BlockQ8A* y, int64_t n) {
   for (int64_t i = 0; i < n / QK; ++i, x += QK) {
-    float amax = 0;
-    for (int j = 0; j < QK; ++j) amax = std::fmax(amax, std::fabs(x[j]));
-    const float d = amax / 127.0f;
-    const float id = d != 0 ? 1.0f / d : 0.0f;
-    int sum = 0;
-    for (int j = 0; j < QK; ++j) {
-      y[i].qs[j] = int8_t(round_nearest(x[j] * id));
-      sum += y[i].qs[j];
-    }
+    int sum;
+    const float d = quantize_int8_block(x, y[i].qs, &sum);
     y[i].d = d;
     y[i].s = d * float(sum);
   }
