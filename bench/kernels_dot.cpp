@@ -72,7 +72,7 @@ void bm_vec_dot(benchmark::State& state, TensorType type, k::Isa isa) {
   const k::KernelTable& t = k::table_for(isa);
   const auto w = make_weight(type, 1, n);
   const auto x = random_floats(size_t(n), 2);
-  const k::Act at = k::activation_format(type);
+  const k::Act at = t.act[int(type)];
   std::vector<uint8_t> a(k::act_row_bytes(at, n));
   if (at == k::Act::F32) {
     std::memcpy(a.data(), x.data(), a.size());

@@ -10,22 +10,37 @@
 #include <vector>
 
 #include "gguf/types.h"
+#include "kernels/quant.h"
 #include "util/thread_pool.h"
 
 namespace hearth::kernels {
 
-enum class Isa { generic, avx2, avx512, neon };
+enum class Isa { generic, avx2, avx512, avx512vnni, neon };
 const char* isa_name(Isa isa);
 
 // Number of TensorType slots in the per-type arrays (type ids are < 40).
 constexpr int kTypeSlots = 40;
 
 // The format activations are converted to before a dot with a weight: F32 (used as is) for
-// F32/F16/BF16 weights, Q8A (quant.h) for the 32-value formats, Q8_K for the K-quants.
-enum class Act { F32, Q8A, Q8_K };
-Act activation_format(gguf::TensorType weight);
+// F32/F16/BF16 weights, Q8A (quant.h) for the 32-value formats, Q8_K for the K-quants. A
+// table may ask for another format for a type (Q8X: Q8A regrouped for the VNNI kernels); the
+// quantized values are the same in every format, only their layout differs.
+enum class Act { F32, Q8A, Q8_K, Q8X };
+// The default (reference) format for a weight type; KernelTable::act says what a table uses.
+constexpr Act activation_format(gguf::TensorType weight) {
+  using gguf::TensorType;
+  switch (weight) {
+    case TensorType::Q4_0: case TensorType::Q4_1: case TensorType::Q5_0: case TensorType::Q5_1:
+    case TensorType::Q8_0:
+      return Act::Q8A;
+    case TensorType::Q4_K: case TensorType::Q5_K: case TensorType::Q6_K:
+      return Act::Q8_K;
+    default:
+      return Act::F32;
+  }
+}
 const char* act_name(Act a);
-// Values per block (1, 32, 256) and bytes for n values.
+// Values per block (1, 32, 256, 32) and bytes for n values (Q8X pads n up to 128).
 int64_t act_block_size(Act a);
 size_t act_row_bytes(Act a, int64_t n);
 // Activation row → float (tests and debugging).
@@ -47,8 +62,10 @@ struct KernelTable {
   Isa isa = Isa::generic;
   VecDotFn vec_dot[kTypeSlots] = {};    // indexed by weight TensorType
   VecDot4Fn vec_dot4[kTypeSlots] = {};  // optional
+  Act act[kTypeSlots] = {};             // activation format vec_dot[t] expects (default_activations)
   QuantizeFn quantize_q8a = nullptr;    // float row → Q8A
   QuantizeFn quantize_q8_K = nullptr;   // float row → Q8_K
+  QuantizeFn quantize_q8x = nullptr;    // float row → Q8X
   ToFloatFn fp16_to_fp32 = nullptr;
   FromFloatFn fp32_to_fp16 = nullptr;
   ToFloatFn bf16_to_fp32 = nullptr;
@@ -57,7 +74,31 @@ struct KernelTable {
 
 // The quantizer for an activation format (null for F32).
 inline QuantizeFn quantizer(const KernelTable& t, Act a) {
-  return a == Act::Q8A ? t.quantize_q8a : a == Act::Q8_K ? t.quantize_q8_K : nullptr;
+  switch (a) {
+    case Act::Q8A: return t.quantize_q8a;
+    case Act::Q8_K: return t.quantize_q8_K;
+    case Act::Q8X: return t.quantize_q8x;
+    case Act::F32: break;
+  }
+  return nullptr;
+}
+
+// Q8X made with a table's own Q8A quantizer, so a table's two formats hold the same values.
+// n a multiple of 32; writes ceil(n / 128) groups, the last one zero-padded.
+template <QuantizeFn QuantizeQ8A>
+void quantize_q8x_via(const float* x, void* yv, int64_t n) {
+  BlockQ8X* y = static_cast<BlockQ8X*>(yv);
+  BlockQ8A a[4];
+  for (int64_t i = 0; i < n; i += QK8X, ++y) {
+    const int nb = int((n - i < QK8X ? n - i : QK8X) / QK);
+    QuantizeQ8A(x + i, a, int64_t(nb) * QK);
+    q8a_to_q8x(a, nb, y);
+  }
+}
+
+// Fills t.act with activation_format() for every type (each table starts from this).
+constexpr void default_activations(KernelTable& t) {
+  for (int i = 0; i < kTypeSlots; ++i) t.act[i] = activation_format(gguf::TensorType(i));
 }
 
 // The ISAs this CPU can run, best last (always starts with generic).
@@ -83,6 +124,7 @@ const KernelTable& generic_table();
 #if defined(__x86_64__)
 const KernelTable& avx2_table();
 const KernelTable& avx512_table();
+const KernelTable& avx512vnni_table();
 #endif
 #if defined(__aarch64__)
 const KernelTable& neon_table();

@@ -514,6 +514,7 @@ void fp32_to_bf16_row(const float* x, uint16_t* y, int64_t n) {
 constexpr KernelTable make_table() {
   KernelTable t;
   t.isa = Isa::avx2;
+  default_activations(t);
   t.vec_dot[int(TensorType::F32)] = dot_f32;
   t.vec_dot[int(TensorType::F16)] = dot_half<load_f16x8, h2f>;
   t.vec_dot[int(TensorType::BF16)] = dot_half<load_bf16x8, bf16_scalar>;
@@ -537,6 +538,7 @@ constexpr KernelTable make_table() {
   t.vec_dot4[int(TensorType::Q5_K)] = dot4_q5_K;
   t.vec_dot4[int(TensorType::Q6_K)] = dot4_q6_K;
   t.quantize_q8a = quantize_q8a;
+  t.quantize_q8x = quantize_q8x_via<quantize_q8a>;
   t.quantize_q8_K = quantize_q8_K;
   t.fp16_to_fp32 = fp16_to_fp32_row;
   t.fp32_to_fp16 = fp32_to_fp16_row;

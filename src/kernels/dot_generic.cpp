@@ -235,6 +235,7 @@ void fp32_to_bf16_generic(const float* x, uint16_t* y, int64_t n) {
 constexpr KernelTable make_generic_table() {
   KernelTable t;
   t.isa = Isa::generic;
+  default_activations(t);
   t.vec_dot[int(TensorType::F32)] = dot_f32;
   t.vec_dot[int(TensorType::F16)] = dot_f16;
   t.vec_dot[int(TensorType::BF16)] = dot_bf16;
@@ -247,6 +248,7 @@ constexpr KernelTable make_generic_table() {
   t.vec_dot[int(TensorType::Q5_K)] = dot_q5_K;
   t.vec_dot[int(TensorType::Q6_K)] = dot_q6_K;
   t.quantize_q8a = quantize_q8a;
+  t.quantize_q8x = quantize_q8x_via<quantize_q8a>;
   t.quantize_q8_K = quantize_q8_K;
   t.fp16_to_fp32 = fp16_to_fp32_generic;
   t.fp32_to_fp16 = fp32_to_fp16_generic;

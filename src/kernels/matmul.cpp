@@ -29,6 +29,7 @@ const char* isa_name(Isa isa) {
     case Isa::generic: return "generic";
     case Isa::avx2: return "avx2";
     case Isa::avx512: return "avx512";
+    case Isa::avx512vnni: return "avx512vnni";
     case Isa::neon: return "neon";
   }
   return "unknown";
@@ -49,6 +50,9 @@ std::string missing_features(Isa isa) {
   switch (isa) {
     case Isa::generic:
       break;
+    case Isa::avx512vnni:
+      need(f.avx512vnni, "avx512_vnni");
+      [[fallthrough]];
     case Isa::avx512:
       need(f.avx512f, "avx512f");
       need(f.avx512bw, "avx512bw");
@@ -70,7 +74,7 @@ bool compiled_in(Isa isa) {
   switch (isa) {
     case Isa::generic: return true;
 #if defined(__x86_64__)
-    case Isa::avx2: case Isa::avx512: return true;
+    case Isa::avx2: case Isa::avx512: case Isa::avx512vnni: return true;
 #endif
 #if defined(__aarch64__)
     case Isa::neon: return true;
@@ -84,6 +88,7 @@ const KernelTable& table_unchecked(Isa isa) {
 #if defined(__x86_64__)
     case Isa::avx2: return avx2_table();
     case Isa::avx512: return avx512_table();
+    case Isa::avx512vnni: return avx512vnni_table();
 #endif
 #if defined(__aarch64__)
     case Isa::neon: return neon_table();
@@ -96,7 +101,7 @@ const KernelTable& select_active() {
   const char* env = std::getenv("HEARTH_ISA");
   if (env == nullptr || *env == '\0') return best_table();
   const std::string want = env;
-  for (Isa isa : {Isa::generic, Isa::avx2, Isa::avx512, Isa::neon}) {
+  for (Isa isa : {Isa::generic, Isa::avx2, Isa::avx512, Isa::avx512vnni, Isa::neon}) {
     if (want != isa_name(isa)) continue;
     try {
       return table_for(isa);
@@ -105,14 +110,14 @@ const KernelTable& select_active() {
     }
   }
   throw_error(ErrorKind::invalid_argument,
-              "HEARTH_ISA={}: unknown instruction set (expected generic, avx2, avx512 or neon)", want);
+              "HEARTH_ISA={}: unknown instruction set (expected generic, avx2, avx512, avx512vnni or neon)", want);
 }
 
 }  // namespace
 
 std::vector<Isa> available_isas() {
   std::vector<Isa> out;
-  for (Isa isa : {Isa::generic, Isa::neon, Isa::avx2, Isa::avx512})
+  for (Isa isa : {Isa::generic, Isa::neon, Isa::avx2, Isa::avx512, Isa::avx512vnni})
     if (compiled_in(isa) && missing_features(isa).empty()) out.push_back(isa);
   return out;
 }
@@ -142,27 +147,31 @@ const KernelTable& active_table() {
 
 const char* isa_name() { return isa_name(active_table().isa); }
 
-Act activation_format(TensorType weight) {
-  switch (weight) {
-    case TensorType::Q4_0: case TensorType::Q4_1: case TensorType::Q5_0: case TensorType::Q5_1:
-    case TensorType::Q8_0:
-      return Act::Q8A;
-    case TensorType::Q4_K: case TensorType::Q5_K: case TensorType::Q6_K:
-      return Act::Q8_K;
-    default:
-      return Act::F32;
+const char* act_name(Act a) {
+  switch (a) {
+    case Act::F32: return "F32";
+    case Act::Q8A: return "Q8A";
+    case Act::Q8_K: return "Q8_K";
+    case Act::Q8X: return "Q8X";
   }
+  return "unknown";
 }
 
-const char* act_name(Act a) { return a == Act::F32 ? "F32" : a == Act::Q8A ? "Q8A" : "Q8_K"; }
-
-int64_t act_block_size(Act a) { return a == Act::F32 ? 1 : a == Act::Q8A ? QK : QK_K; }
+int64_t act_block_size(Act a) {
+  switch (a) {
+    case Act::F32: return 1;
+    case Act::Q8A: case Act::Q8X: return QK;
+    case Act::Q8_K: return QK_K;
+  }
+  return 1;
+}
 
 size_t act_row_bytes(Act a, int64_t n) {
   switch (a) {
     case Act::F32: return size_t(n) * sizeof(float);
     case Act::Q8A: return size_t(n / QK) * sizeof(BlockQ8A);
     case Act::Q8_K: return size_t(n / QK_K) * sizeof(BlockQ8_K);
+    case Act::Q8X: return size_t((n + QK8X - 1) / QK8X) * sizeof(BlockQ8X);
   }
   return 0;
 }
@@ -172,6 +181,7 @@ void dequantize_activation(Act a, const void* src, float* dst, int64_t n) {
     case Act::F32: std::memcpy(dst, src, size_t(n) * sizeof(float)); return;
     case Act::Q8A: dequantize_row_q8a(static_cast<const BlockQ8A*>(src), dst, n); return;
     case Act::Q8_K: dequantize_row_q8_K(static_cast<const BlockQ8_K*>(src), dst, n); return;
+    case Act::Q8X: dequantize_row_q8x(static_cast<const BlockQ8X*>(src), dst, n); return;
   }
 }
 
@@ -300,7 +310,7 @@ void matmul_with(const KernelTable& table, const Weight& w, const float* x, int6
   if (!is_supported(w.type))
     throw_error(ErrorKind::unsupported, "tensor type {} is not supported by the matmul kernels",
                 gguf::tensor_type_name(w.type));
-  const Act act = activation_format(w.type);
+  const Act act = table.act[int(w.type)];
   const int64_t block = std::max<int64_t>(gguf::block_size(w.type), act_block_size(act));
   if (w.rows < 0 || w.cols < 0 || n_tokens < 0)
     throw_error(ErrorKind::invalid_argument, "matmul: negative size ({} rows, {} cols, {} tokens)", w.rows, w.cols,

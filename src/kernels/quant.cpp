@@ -4,6 +4,7 @@
 // it to keep the error low (weights are quantized once, when a file is written).
 #include "kernels/quant.h"
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstring>
@@ -388,6 +389,29 @@ void quantize_row_q8a(const float* x, BlockQ8A* y, int64_t n) {
     const float d = quantize_int8_block(x, y[i].qs, &sum);
     y[i].d = d;
     y[i].s = d * float(sum);
+  }
+}
+
+void q8a_to_q8x(const BlockQ8A* a, int nb, BlockQ8X* y) {
+  std::memset(y, 0, sizeof(BlockQ8X));
+  for (int k = 0; k < nb; ++k) {
+    std::memcpy(y->lo + 16 * k, a[k].qs, 16);
+    std::memcpy(y->hi + 16 * k, a[k].qs + 16, 16);
+    int sum = 0;
+    for (int j = 0; j < QK; ++j) sum += a[k].qs[j];
+    for (int l = 0; l < 4; ++l) y->d[4 * k + l] = a[k].d;
+    y->nsum[4 * k] = -sum;
+  }
+}
+
+void dequantize_row_q8x(const BlockQ8X* x, float* y, int64_t n) {
+  for (int64_t b = 0; b < n / QK; ++b) {
+    const BlockQ8X& g = x[b / 4];
+    const int k = int(b % 4);
+    for (int j = 0; j < 16; ++j) {
+      y[QK * b + j] = g.d[4 * k] * float(g.lo[16 * k + j]);
+      y[QK * b + 16 + j] = g.d[4 * k] * float(g.hi[16 * k + j]);
+    }
   }
 }
 

@@ -97,6 +97,19 @@ struct BlockQ8A {
   int8_t qs[QK];
 };
 
+// Q8A regrouped for the VNNI kernels (dot_avx512vnni.cpp): four consecutive 32-value blocks
+// per group, laid out so that one 512-bit register holds the same half of all four blocks and
+// one float register holds their four scales, each repeated over the four int32 lanes that a
+// VNNI dot product gives that block. The values and d are exactly Q8A's (it is made from Q8A).
+// A row's last group is padded with zero blocks (d = 0, q = 0).
+constexpr int QK8X = 4 * QK;  // values per Q8X group
+struct BlockQ8X {
+  int8_t lo[64];      // lo[16k + j] = q[j] of block k (j < 16)
+  int8_t hi[64];      // hi[16k + j] = q[16 + j] of block k
+  float d[16];        // d[4k .. 4k+3] = d of block k
+  int32_t nsum[16];   // nsum[4k] = -Σ q of block k; the other lanes 0
+};
+
 // Activation format for K-quant weights: x = d * q, plus the sums of each 16 q's, which fold
 // the weight's min/offset terms into one multiply per sub-block.
 struct BlockQ8_K {
@@ -110,6 +123,7 @@ static_assert(sizeof(BlockQ4_0) == 18 && sizeof(BlockQ4_1) == 20 && sizeof(Block
 static_assert(sizeof(BlockQ8A) == 40);
 static_assert(sizeof(BlockQ4_K) == 144 && sizeof(BlockQ5_K) == 176 && sizeof(BlockQ6_K) == 210 &&
               sizeof(BlockQ8_K) == 292);
+static_assert(sizeof(BlockQ8X) == 256);
 
 // Unpacks sub-block j's 6-bit scale and min from a Q4_K/Q5_K scales[12] field.
 static inline void unpack_scale_min_k4(const uint8_t* scales, int j, uint8_t* sc, uint8_t* m) {
@@ -150,6 +164,8 @@ void dequantize_row_q5_K(const BlockQ5_K* x, float* y, int64_t n);
 void dequantize_row_q6_K(const BlockQ6_K* x, float* y, int64_t n);
 void dequantize_row_q8_K(const BlockQ8_K* x, float* y, int64_t n);
 void dequantize_row_q8a(const BlockQ8A* x, float* y, int64_t n);
+// n values of a Q8X row (n a multiple of 32; the padding is not read).
+void dequantize_row_q8x(const BlockQ8X* x, float* y, int64_t n);
 
 void quantize_row_q4_0(const float* x, BlockQ4_0* y, int64_t n);
 void quantize_row_q4_1(const float* x, BlockQ4_1* y, int64_t n);
@@ -162,5 +178,8 @@ void quantize_row_q5_K(const float* x, BlockQ5_K* y, int64_t n);
 void quantize_row_q6_K(const float* x, BlockQ6_K* y, int64_t n);
 void quantize_row_q8_K(const float* x, BlockQ8_K* y, int64_t n);
 void quantize_row_q8a(const float* x, BlockQ8A* y, int64_t n);
+// Regroups nb (1..4) Q8A blocks into one Q8X group, zero-padding the missing blocks: the
+// Q8X quantizers of every table share it, so they agree bit for bit with their Q8A ones.
+void q8a_to_q8x(const BlockQ8A* a, int nb, BlockQ8X* y);
 
 }  // namespace hearth::kernels

@@ -44,9 +44,10 @@ const TensorType kWeightTypes[] = {TensorType::F32,  TensorType::F16,  TensorTyp
 
 std::string name(TensorType t) { return std::string(gguf::tensor_type_name(t)); }
 
-// Activation row for weight type t, converted with the generic quantizer.
-std::vector<uint8_t> activation(TensorType t, const std::vector<float>& x) {
-  const Act at = activation_format(t);
+// Activation row for weight type t in the format table k's kernel expects, converted with the
+// generic quantizer (which every table's quantizer matches bit for bit: see below).
+std::vector<uint8_t> activation(TensorType t, const std::vector<float>& x, const KernelTable& k = generic_table()) {
+  const Act at = k.act[int(t)];
   std::vector<uint8_t> out(act_row_bytes(at, int64_t(x.size())));
   if (at == Act::F32) {
     std::memcpy(out.data(), x.data(), out.size());
@@ -167,14 +168,17 @@ TEST(Dot, EveryIsaMatchesGeneric) {
     const KernelTable& k = table_for(isa);
     for (TensorType t : kWeightTypes) {
       SCOPED_TRACE(name(t));
-      // Odd block counts exercise the unrolled loops' tails; F32/F16/BF16 also odd lengths.
-      for (int64_t n : {256, 768, 4096, 11008}) {
+      // Odd block and group counts exercise the unrolled loops' tails (32·k values for the
+      // 32-value formats: 5, 35 and 37 blocks leave 1, 3 and 1 after groups of four).
+      for (int64_t n : {160, 256, 768, 1120, 1184, 4096, 11008}) {
+        if (n % gguf::block_size(t) != 0) continue;
         const auto w = test::random_blocks(t, n, uint32_t(n) * 7 + 1);
         const auto x = test::random_row(size_t(n), uint32_t(n) * 7 + 2);
         const auto a = activation(t, x);
+        const auto ak = activation(t, x, k);
         const Ref r = reference_dot(decode(t, w.data(), n), decode_act(activation_format(t), a.data(), n));
         const float want = g.vec_dot[int(t)](n, w.data(), a.data());
-        const float got = k.vec_dot[int(t)](n, w.data(), a.data());
+        const float got = k.vec_dot[int(t)](n, w.data(), ak.data());
         EXPECT_NEAR(got, want, 2e-5 * r.abs_sum + 1e-6) << "n=" << n;
       }
     }
@@ -195,12 +199,12 @@ TEST(Dot, FourTokenKernelsMatchSingleDots) {
     for (TensorType t : kWeightTypes) {
       if (k.vec_dot4[int(t)] == nullptr) continue;
       SCOPED_TRACE(std::string(isa_name(isa)) + " " + name(t));
-      const int64_t n = 2048;
+      const int64_t n = gguf::block_size(t) == QK ? 2080 : 2048;  // 65 blocks: a Q8X tail
       const auto w = test::random_blocks(t, n, 77);
       std::vector<uint8_t> acts;
       size_t stride = 0;
       for (int tok = 0; tok < 4; ++tok) {
-        const auto a = activation(t, test::random_row(size_t(n), 100 + tok));
+        const auto a = activation(t, test::random_row(size_t(n), 100 + tok), k);
         stride = a.size();
         acts.insert(acts.end(), a.begin(), a.end());
       }
@@ -221,11 +225,15 @@ TEST(Dot, ActivationQuantizersAreBitIdentical) {
   for (int i = 256; i < 512; ++i) x[size_t(i)] = 0;  // an all-zero block
   for (Isa isa : available_isas()) {
     SCOPED_TRACE(isa_name(isa));
-    for (Act at : {Act::Q8A, Act::Q8_K}) {
-      std::vector<uint8_t> want(act_row_bytes(at, int64_t(x.size()))), got(want.size());
-      quantizer(generic_table(), at)(x.data(), want.data(), int64_t(x.size()));
-      quantizer(table_for(isa), at)(x.data(), got.data(), int64_t(x.size()));
-      EXPECT_EQ(got, want) << act_name(at);
+    for (Act at : {Act::Q8A, Act::Q8_K, Act::Q8X}) {
+      // 4096 values, and for Q8X also 4000 (125 blocks: a padded last group).
+      for (int64_t n : {int64_t(4096), int64_t(4000)}) {
+        if (n % act_block_size(at) != 0) continue;
+        std::vector<uint8_t> want(act_row_bytes(at, n), 0xAA), got(want.size(), 0x55);
+        quantizer(generic_table(), at)(x.data(), want.data(), n);
+        quantizer(table_for(isa), at)(x.data(), got.data(), n);
+        EXPECT_EQ(got, want) << act_name(at) << " n=" << n;
+      }
     }
   }
 }

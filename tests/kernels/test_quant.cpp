@@ -324,6 +324,37 @@ TEST(QuantRoundTrip, Q8AActivationFormat) {
   }
 }
 
+TEST(QuantRoundTrip, Q8XIsQ8ARegrouped) {
+  // Q8X (the VNNI kernels' activation format) holds Q8A's values and scales, four blocks per
+  // group; a row of 7 blocks leaves a group with three zero blocks of padding.
+  const int64_t n = 7 * 32;
+  auto x = test::random_row(size_t(n), 22);
+  std::vector<BlockQ8A> a(7);
+  quantize_row_q8a(x.data(), a.data(), n);
+  std::vector<BlockQ8X> g(2);
+  q8a_to_q8x(a.data(), 4, &g[0]);
+  q8a_to_q8x(a.data() + 4, 3, &g[1]);
+  std::vector<float> ya(static_cast<size_t>(n)), yx(static_cast<size_t>(n));
+  dequantize_row_q8a(a.data(), ya.data(), n);
+  dequantize_row_q8x(g.data(), yx.data(), n);
+  EXPECT_EQ(yx, ya);
+  for (int b = 0; b < 8; ++b) {
+    const BlockQ8X& grp = g[size_t(b / 4)];
+    const int k = b % 4;
+    int sum = 0;
+    for (int j = 0; j < 16; ++j) {
+      const int8_t lo = b < 7 ? a[size_t(b)].qs[j] : 0, hi = b < 7 ? a[size_t(b)].qs[16 + j] : 0;
+      EXPECT_EQ(grp.lo[16 * k + j], lo);
+      EXPECT_EQ(grp.hi[16 * k + j], hi);
+      sum += lo + hi;
+    }
+    for (int l = 0; l < 4; ++l) {
+      EXPECT_EQ(grp.d[4 * k + l], b < 7 ? a[size_t(b)].d : 0.0f);
+      EXPECT_EQ(grp.nsum[4 * k + l], l == 0 ? -sum : 0);
+    }
+  }
+}
+
 TEST(QuantRoundTrip, Q8KBlockSums) {
   auto x = test::random_row(512, 9);
   std::vector<BlockQ8_K> q(2);
