@@ -1,7 +1,7 @@
-// AVX-512 VNNI kernels (Cascade Lake, Ice Lake, Zen 4 and later) for the two 32-value formats
-// that dominate real models, Q4_0 and Q8_0. This file alone is compiled with -mavx512vnni on
-// top of the AVX-512 flags; its table is the AVX-512 one with these kernels swapped in, and is
-// only handed out when util/cpu.h reports avx512_vnni.
+// AVX-512 VNNI kernels (Cascade Lake, Ice Lake, Zen 4 and later) for the formats that dominate
+// real models: Q4_0, Q8_0 and Q4_K. This file alone is compiled with -mavx512vnni on top of the
+// AVX-512 flags; its table is the AVX-512 one with these kernels swapped in, and is only handed
+// out when util/cpu.h reports avx512_vnni.
 //
 // Why a separate path: on a few cores token generation with 4-bit weights is bound by the
 // instructions per weight byte, not by memory. VPDPBUSD multiplies 64 unsigned by 64 signed
@@ -16,12 +16,17 @@
 // q in [0, 15] stand for q - 8, Q8_0's bytes w are flipped to w + 128 in [1, 255]; the offset
 // is c·Σa per block (c = 8 or 128), which Q8X keeps as -Σa in the block's first lane and
 // which seeds the integer sum: Σ (q - c)·a = c·(-Σa) + Σ q·a.
+//
+// Q4_K keeps Q8_K activations: its sub-block scales are weight-side integers, so the products
+// go through VPMADDUBSW (int16 pair sums) and VPDPWSSD multiplies them by the scales and
+// accumulates in one instruction; the nibbles of a whole super-block unpack in six.
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 #include <immintrin.h>
 
 #include <cstdint>
+#include <cstring>
 
 #include "kernels/dispatch.h"
 #include "kernels/quant.h"
@@ -233,6 +238,110 @@ void dot4_q8_0(int64_t n, const void* wv, const void* av, size_t stride, float* 
   }
 }
 
+// ---- Q4_K: one 256-value super-block (144 bytes) per step --------------------------------------
+
+// The eight 6-bit sub-block scales and mins of a Q4_K scales[12] field (layout in quant.h), as
+// int16 lanes 0..7 of two registers.
+HEARTH_INLINE void q4_K_scales_mins(const uint8_t* scales, __m128i* sc, __m128i* m) {
+  uint32_t u[3];
+  std::memcpy(u, scales, 12);
+  const uint64_t sc_lo = u[0] & 0x3f3f3f3fu, m_lo = u[1] & 0x3f3f3f3fu;
+  const uint64_t sc_hi = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);
+  const uint64_t m_hi = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4);
+  *sc = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(int64_t(sc_lo | sc_hi << 32)));
+  *m = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(int64_t(m_lo | m_hi << 32)));
+}
+
+// Int16 lanes 0..15 take sub-block scale 2k, lanes 16..31 scale 2k + 1: the sub-blocks that
+// the 32 int16 pair sums of one 64-value register belong to.
+constexpr WordIndex q4_K_scale_index(int k) {
+  WordIndex w{};
+  for (int l = 0; l < 32; ++l) w.v[l] = int16_t(2 * k + l / 16);
+  return w;
+}
+constexpr WordIndex kQ4_KScale[4] = {q4_K_scale_index(0), q4_K_scale_index(1), q4_K_scale_index(2),
+                                     q4_K_scale_index(3)};
+// Min j for both int16 sums of its sub-block in Q8_K's bsums (16 sums of 16 values).
+constexpr WordIndex q4_K_min_index() {
+  WordIndex w{};
+  for (int l = 0; l < 32; ++l) w.v[l] = int16_t(l / 2 % 8);
+  return w;
+}
+constexpr WordIndex kQ4_KMin = q4_K_min_index();
+
+// One unpacked super-block: w[k] holds sub-blocks 2k (bytes 0..31) and 2k + 1 (32..63) as
+// unsigned nibbles, in the order of Q8_K's values; s[k] their scales for VPDPWSSD; mins the
+// eight mins, each twice, against Q8_K's sixteen bsums.
+struct Q4KBlock {
+  __m512i w[4];
+  __m512i s[4];
+  __m256i mins;
+  float d, dmin;
+};
+
+HEARTH_INLINE Q4KBlock unpack_q4_K(const BlockQ4_K& b, const __m512i scale_index[4], __m512i min_index) {
+  Q4KBlock u;
+  const __m512i low4 = _mm512_set1_epi8(0x0f);
+  // qs group i (32 bytes) has sub-block 2i in its low nibbles and 2i + 1 in its high ones.
+  for (int h = 0; h < 2; ++h) {
+    const __m512i q = load512(b.qs + 64 * h);
+    const __m512i lo = _mm512_and_si512(q, low4);                         // 4h, 4h + 2
+    const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), low4);  // 4h + 1, 4h + 3
+    u.w[2 * h] = _mm512_shuffle_i64x2(lo, hi, 0x44);                      // 4h, 4h + 1
+    u.w[2 * h + 1] = _mm512_shuffle_i64x2(lo, hi, 0xee);                  // 4h + 2, 4h + 3
+  }
+  __m128i sc, m;
+  q4_K_scales_mins(b.scales, &sc, &m);
+  for (int k = 0; k < 4; ++k) u.s[k] = _mm512_permutexvar_epi16(scale_index[k], _mm512_castsi128_si512(sc));
+  u.mins = _mm512_castsi512_si256(_mm512_permutexvar_epi16(min_index, _mm512_castsi128_si512(m)));
+  u.d = h2f(b.d);
+  u.dmin = h2f(b.dmin);
+  return u;
+}
+
+// Adds one super-block against one Q8_K block: Σ d·sc_j·Σ q·a into acc, dmin·Σ m_j·Σa into
+// acc_m (subtracted at the end).
+HEARTH_INLINE void q4_K_block_dot(const Q4KBlock& u, const BlockQ8_K& a, __m512& acc, __m256& acc_m) {
+  __m512i isum = _mm512_setzero_si512();
+  for (int k = 0; k < 4; ++k)
+    isum = _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(u.w[k], load512(a.qs + 64 * k)), u.s[k]);
+  acc = _mm512_fmadd_ps(_mm512_set1_ps(u.d * a.d), _mm512_cvtepi32_ps(isum), acc);
+  const __m256i msum = _mm256_madd_epi16(u.mins, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.bsums)));
+  acc_m = _mm256_fmadd_ps(_mm256_set1_ps(u.dmin * a.d), _mm256_cvtepi32_ps(msum), acc_m);
+}
+
+HEARTH_INLINE void load_q4_K_indices(__m512i scale_index[4], __m512i* min_index) {
+  for (int k = 0; k < 4; ++k) scale_index[k] = kQ4_KScale[k].get();
+  *min_index = kQ4_KMin.get();
+}
+
+float dot_q4_K(int64_t n, const void* wv, const void* av) {
+  const BlockQ4_K* w = static_cast<const BlockQ4_K*>(wv);
+  const BlockQ8_K* a = static_cast<const BlockQ8_K*>(av);
+  __m512i scale_index[4], min_index;
+  load_q4_K_indices(scale_index, &min_index);
+  __m512 acc = _mm512_setzero_ps();
+  __m256 acc_m = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / QK_K; ++i) q4_K_block_dot(unpack_q4_K(w[i], scale_index, min_index), a[i], acc, acc_m);
+  return _mm512_reduce_add_ps(acc) - hsum_ps(acc_m);
+}
+
+void dot4_q4_K(int64_t n, const void* wv, const void* av, size_t stride, float* out) {
+  const BlockQ4_K* w = static_cast<const BlockQ4_K*>(wv);
+  const uint8_t* ab = static_cast<const uint8_t*>(av);
+  const BlockQ8_K* a[4];
+  for (int t = 0; t < 4; ++t) a[t] = reinterpret_cast<const BlockQ8_K*>(ab + t * stride);
+  __m512i scale_index[4], min_index;
+  load_q4_K_indices(scale_index, &min_index);
+  __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+  __m256 acc_m[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  for (int64_t i = 0; i < n / QK_K; ++i) {
+    const Q4KBlock u = unpack_q4_K(w[i], scale_index, min_index);
+    for (int t = 0; t < 4; ++t) q4_K_block_dot(u, a[t][i], acc[t], acc_m[t]);
+  }
+  for (int t = 0; t < 4; ++t) out[t] = _mm512_reduce_add_ps(acc[t]) - hsum_ps(acc_m[t]);
+}
+
 }  // namespace
 
 const KernelTable& avx512vnni_table() {
@@ -247,6 +356,8 @@ const KernelTable& avx512vnni_table() {
     t.vec_dot[int(TensorType::Q8_0)] = dot_q8_0;
     t.vec_dot4[int(TensorType::Q8_0)] = dot4_q8_0;
     t.act[int(TensorType::Q8_0)] = Act::Q8X;
+    t.vec_dot[int(TensorType::Q4_K)] = dot_q4_K;
+    t.vec_dot4[int(TensorType::Q4_K)] = dot4_q4_K;
     return t;
   }();
   return table;

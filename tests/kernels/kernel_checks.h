@@ -1,0 +1,83 @@
+// Shared by the emulated-ISA tests: every kernel of table k (vec_dot, and vec_dot4 where
+// present) against the generic one, on rows with odd block counts and scalar tails, with
+// activations in the format k asks for. Returns how many (length, token) pairs were checked.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+#include "kernels/dispatch.h"
+#include "kernels/matmul.h"
+#include "kernels/quant.h"
+#include "test_helpers.h"
+
+namespace hearth::kernels::test {
+
+inline int expect_kernels_match_generic(const KernelTable& k, std::initializer_list<gguf::TensorType> types) {
+  const KernelTable& g = generic_table();
+  int checked = 0;
+  for (gguf::TensorType t : types) {
+    SCOPED_TRACE(std::string(gguf::tensor_type_name(t)));
+    std::vector<int64_t> lengths = {256, 768, 4096};
+    if (gguf::block_size(t) == 32) lengths.insert(lengths.end(), {32, 96, 4096 + 32, 4096 + 96});  // odd block counts
+    if (gguf::block_size(t) == 1) lengths.insert(lengths.end(), {1, 17, 1001});                    // scalar tails
+    for (int64_t n : lengths) {
+      const auto w = random_blocks(t, n, uint32_t(n) + 1);
+      const Act at = k.act[int(t)], gat = g.act[int(t)];
+      const size_t stride = act_row_bytes(at, n), gstride = act_row_bytes(gat, n);
+      std::vector<uint8_t> acts(stride * 4), gacts(gstride * 4);
+      for (int tok = 0; tok < 4; ++tok) {
+        const auto x = random_row(size_t(n), uint32_t(n) + 2 + uint32_t(tok));
+        if (at == Act::F32) {
+          std::memcpy(acts.data() + tok * stride, x.data(), stride);
+          std::memcpy(gacts.data() + tok * gstride, x.data(), gstride);
+        } else {
+          quantizer(g, at)(x.data(), acts.data() + tok * stride, n);
+          quantizer(g, gat)(x.data(), gacts.data() + tok * gstride, n);
+        }
+      }
+      std::vector<float> wd(static_cast<size_t>(n)), ad(static_cast<size_t>(n));
+      dequantize_row(t, w.data(), wd.data(), n);
+      float four[4] = {0, 0, 0, 0};
+      if (k.vec_dot4[int(t)] != nullptr) k.vec_dot4[int(t)](n, w.data(), acts.data(), stride, four);
+      for (int tok = 0; tok < 4; ++tok) {
+        const uint8_t* a = acts.data() + tok * stride;
+        dequantize_activation(at, a, ad.data(), n);
+        double scale = 0;
+        for (int64_t i = 0; i < n; ++i) scale += std::fabs(double(wd[size_t(i)]) * ad[size_t(i)]);
+        const double tol = 2e-5 * scale + 1e-6;
+        const float want = g.vec_dot[int(t)](n, w.data(), gacts.data() + tok * gstride);
+        EXPECT_NEAR(k.vec_dot[int(t)](n, w.data(), a), want, tol) << "n=" << n << " token " << tok;
+        if (k.vec_dot4[int(t)] != nullptr) {
+          EXPECT_NEAR(four[tok], want, tol) << "4-token kernel, n=" << n;
+        }
+        ++checked;
+      }
+    }
+  }
+  return checked;
+}
+
+// matmul through table k against the generic table, several tokens (token blocking and the
+// four-token kernels).
+inline void expect_matmul_matches_generic(const KernelTable& k, std::initializer_list<gguf::TensorType> types) {
+  ThreadPool pool(2);
+  const int64_t rows = 24, cols = 1536, n_tokens = 9;
+  const auto x = random_row(size_t(cols * n_tokens), 3);
+  for (gguf::TensorType t : types) {
+    SCOPED_TRACE(std::string(gguf::tensor_type_name(t)));
+    const auto data = random_blocks(t, rows * cols, 17);
+    const Weight w{t, data.data(), rows, cols};
+    std::vector<float> want(size_t(rows * n_tokens)), got(want.size());
+    matmul_with(generic_table(), w, x.data(), n_tokens, want.data(), pool);
+    matmul_with(k, w, x.data(), n_tokens, got.data(), pool);
+    for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-3 * (std::fabs(want[i]) + 1)) << i;
+  }
+}
+
+}  // namespace hearth::kernels::test
