@@ -1,7 +1,6 @@
 #include "kb/ingest.h"
 
 #include <fnmatch.h>
-#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -15,21 +14,11 @@
 #include "kb/chunk.h"
 #include "kb/token_counter.h"
 #include "util/error.h"
+#include "util/sha256.h"
 
 namespace fs = std::filesystem;
 
 namespace hearth::kb {
-
-std::string sha256_hex(std::string_view bytes) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (EVP_Digest(bytes.data(), bytes.size(), md, &len, EVP_sha256(), nullptr) != 1)
-    throw_error(ErrorKind::internal, "SHA-256 failed");
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < len; ++i) { out += hex[md[i] >> 4]; out += hex[md[i] & 15]; }
-  return out;
-}
 
 namespace {
 
@@ -262,7 +251,7 @@ IngestReport ingest_paths(Store& store, const KbInfo& kb, const std::vector<std:
         goto next;
       }
       rep.bytes += static_cast<int64_t>(bytes.size());
-      doc.content_hash = sha256_hex(bytes);
+      doc.content_hash = sha256_hex_of(bytes);
       if (old && old->content_hash == doc.content_hash) {
         store.set_mtime(old->id, c.mtime_ns);  // touched but not changed
         ++rep.unchanged;

@@ -43,7 +43,4 @@ IngestReport ingest_paths(Store& store, const KbInfo& kb, const std::vector<std:
 // of the include globs. Used by `kb add --watch` for files that change.
 bool wanted_below(const IngestOptions& options, const std::string& root, const std::string& path, bool is_dir);
 
-// Lower-case hex SHA-256 of `bytes`.
-std::string sha256_hex(std::string_view bytes);
-
 }  // namespace hearth::kb

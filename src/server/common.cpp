@@ -348,6 +348,22 @@ std::shared_ptr<Running> start(std::unique_ptr<engine::Lease> lease, Job job, do
   return run;
 }
 
+bool next_event(Running& run, size_t choice, const ClientConnection& client, engine::Event& ev) {
+  engine::Generation& gen = *run.gens.at(choice);
+  for (;;) {
+    bool timed_out = false;
+    const bool got = gen.next_for(ev, std::chrono::milliseconds(100), &timed_out);
+    if (got || !timed_out) {
+      // After each event (one decoding step), unless it is the last one.
+      if (got && !ev.done && client.gone()) break;
+      return got;
+    }
+    if (client.gone()) break;  // queued, or a long prompt evaluation
+  }
+  for (auto& g : run.gens) g->cancel();
+  throw ClientGone();
+}
+
 std::chrono::seconds parse_keep_alive(const json& v, const std::string& field) {
   if (v.is_number()) {
     const double d = v.get<double>();
@@ -401,8 +417,8 @@ std::string rfc3339(std::chrono::system_clock::time_point t) {
 
 std::string rfc3339_now() { return rfc3339(std::chrono::system_clock::now()); }
 
-void stream_response(httplib::Response& res, std::shared_ptr<Running> run, const char* content_type, EmitFn emit,
-                     std::function<std::string()> trailer, Metrics* metrics) {
+void stream_response(httplib::Response& res, std::shared_ptr<Running> run, ClientConnection client,
+                     const char* content_type, EmitFn emit, std::function<std::string()> trailer, Metrics* metrics) {
   struct State {
     std::shared_ptr<Running> run;
     size_t choice = 0;
@@ -414,7 +430,7 @@ void stream_response(httplib::Response& res, std::shared_ptr<Running> run, const
   res.set_header("X-Accel-Buffering", "no");
   res.set_chunked_content_provider(
       content_type,
-      [st, emit, trailer, metrics](size_t, httplib::DataSink& sink) -> bool {
+      [st, client, emit, trailer, metrics](size_t, httplib::DataSink& sink) -> bool {
         if (st->done) {
           sink.done();
           return true;
@@ -430,7 +446,9 @@ void stream_response(httplib::Response& res, std::shared_ptr<Running> run, const
             sink.done();
             return true;
           }
-          if (!sink.is_writable()) {
+          // is_writable() alone misses a closed connection while nothing is written (queued,
+          // prompt evaluation): the socket itself is asked too.
+          if (!sink.is_writable() || client.gone()) {
             for (auto& g : gens) g->cancel();
             return false;
           }

@@ -16,6 +16,7 @@
 
 #include "chat/tool_calls.h"
 #include "engine/registry.h"
+#include "server/connection.h"
 #include "util/error.h"
 
 namespace hearth::server {
@@ -139,6 +140,12 @@ std::unique_ptr<engine::Lease> acquire_model(engine::Registry& reg, const Job& j
 // (503 when the queue is full).
 std::shared_ptr<Running> start(std::unique_ptr<engine::Lease> lease, Job job, double load_s);
 
+// For non-streaming answers: the next event of generation `choice`, like Generation::next, but
+// waiting at most 100 ms at a time and checking after every event and every wait that the
+// client is still connected. When it is gone, every generation of the run is cancelled (their
+// slots are free at the next step) and ClientGone is thrown.
+bool next_event(Running& run, size_t choice, const ClientConnection& client, engine::Event& ev);
+
 // Parses Ollama-style keep_alive: a number of seconds or a duration string ("5m", "1h30m",
 // "-1"); negative means forever.
 std::chrono::seconds parse_keep_alive(const json& v, const std::string& field);
@@ -149,10 +156,10 @@ std::string rfc3339_now();
 std::string rfc3339(std::chrono::system_clock::time_point t);
 
 // Drives a streamed response: the content provider waits for the next event (checking that the
-// client is still there every 100 ms) and writes what `emit` makes of it; the generation is
-// cancelled if the client goes away.
+// client is still there every 100 ms, through `client` and the sink) and writes what `emit`
+// makes of it; the generation is cancelled if the client goes away.
 using EmitFn = std::function<std::string(size_t choice, const engine::Event& ev)>;
-void stream_response(httplib::Response& res, std::shared_ptr<Running> run, const char* content_type, EmitFn emit,
-                     std::function<std::string()> trailer, Metrics* metrics);
+void stream_response(httplib::Response& res, std::shared_ptr<Running> run, ClientConnection client,
+                     const char* content_type, EmitFn emit, std::function<std::string()> trailer, Metrics* metrics);
 
 }  // namespace hearth::server

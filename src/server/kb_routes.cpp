@@ -87,7 +87,14 @@ void add_kb_routes(httplib::Server& http, engine::Registry& reg, Metrics& metric
       return j;
     };
     if (!stream) {
-      const kb::AskResult r = kb::run_ask(*model, *prompt, go);
+      // A client that goes away cancels the generation at its next piece of text.
+      const ClientConnection client(req);
+      bool gone = false;
+      const kb::AskResult r = kb::run_ask(*model, *prompt, go, [&](const std::string&) {
+        gone = gone || client.gone();
+        return !gone;
+      });
+      if (gone) throw ClientGone();
       res.set_content(dump(final_object(r)), "application/json");
       return;
     }

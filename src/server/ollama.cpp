@@ -197,9 +197,11 @@ void handle(const httplib::Request& hreq, httplib::Response& res, engine::Regist
   };
 
   if (!stream) {
+    // Generated here, while the client waits; a client that goes away cancels it (next_event).
+    const ClientConnection client(hreq);
     std::string text;
     Event ev, last;
-    while (run->gens[0]->next(ev)) {
+    while (next_event(*run, 0, client, ev)) {
       text += ev.text;
       if (ev.done) last = ev;
     }
@@ -229,20 +231,24 @@ void handle(const httplib::Request& hreq, httplib::Response& res, engine::Regist
     if (ev.done) out += dump(final_json(ev, "")) + "\n";
     return out;
   };
-  stream_response(res, run, "application/x-ndjson", emit, nullptr, &metrics);
+  stream_response(res, run, ClientConnection(hreq), "application/x-ndjson", emit, nullptr, &metrics);
 }
 
 }  // namespace
 
-void add_ollama_routes(httplib::Server& http, engine::Registry& reg, Metrics& metrics) {
+void add_ollama_routes(httplib::Server& http, engine::Registry& reg, Metrics& metrics, engine::ModelDigests& digests) {
   http.Post("/api/generate", guarded(Api::ollama, metrics, [&reg, &metrics](const auto& req, auto& res) {
               handle(req, res, reg, metrics, false);
             }));
   http.Post("/api/chat", guarded(Api::ollama, metrics, [&reg, &metrics](const auto& req, auto& res) {
               handle(req, res, reg, metrics, true);
             }));
-  http.Get("/api/tags", guarded(Api::ollama, metrics, [&reg](const auto&, auto& res) {
+  // Files up to this many bytes in all are hashed while a listing waits for them; the rest in
+  // the background, listed with "digest": "" until known (docs/server.md).
+  constexpr uint64_t kDigestBudget = uint64_t{256} << 20;
+  http.Get("/api/tags", guarded(Api::ollama, metrics, [&reg, &digests](const auto&, auto& res) {
              json models = json::array();
+             uint64_t budget = kDigestBudget;
              for (const auto& f : reg.list()) {
                json d;
                try {
@@ -254,7 +260,7 @@ void add_ollama_routes(httplib::Server& http, engine::Registry& reg, Metrics& me
                                  {"model", f.name + ":latest"},
                                  {"modified_at", rfc3339(std::chrono::file_clock::to_sys(f.mtime))},
                                  {"size", f.size},
-                                 {"digest", ""},
+                                 {"digest", digests.digest(f.path, &budget)},
                                  {"details", d}});
              }
              res.set_content(dump(json{{"models", models}}), "application/json");
@@ -293,8 +299,9 @@ void add_ollama_routes(httplib::Server& http, engine::Registry& reg, Metrics& me
                                         {"modified_at", rfc3339(std::chrono::file_clock::to_sys(mf.mtime))}}),
                               "application/json");
             }));
-  http.Get("/api/ps", guarded(Api::ollama, metrics, [&reg](const auto&, auto& res) {
+  http.Get("/api/ps", guarded(Api::ollama, metrics, [&reg, &digests](const auto&, auto& res) {
              json models = json::array();
+             uint64_t budget = kDigestBudget;
              for (const auto& l : reg.loaded()) {
                json d;
                try {
@@ -306,7 +313,7 @@ void add_ollama_routes(httplib::Server& http, engine::Registry& reg, Metrics& me
                models.push_back({{"name", l.name + ":latest"},
                                  {"model", l.name + ":latest"},
                                  {"size", l.memory_bytes},
-                                 {"digest", ""},
+                                 {"digest", digests.digest(l.path, &budget)},
                                  {"details", d},
                                  {"expires_at", rfc3339(std::min(l.expires_at, far))},
                                  {"size_vram", 0},

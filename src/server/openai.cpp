@@ -225,6 +225,8 @@ void handle(const httplib::Request& hreq, httplib::Response& res, engine::Regist
   const char* object = chat ? "chat.completion" : "text_completion";
 
   if (!c.stream) {
+    // Generated here, while the client waits; a client that goes away cancels it (next_event).
+    const ClientConnection client(hreq);
     json choices = json::array();
     int64_t prompt_tokens_n = 0, completion = 0, cached = 0;
     for (int i = 0; i < n; ++i) {
@@ -234,7 +236,7 @@ void handle(const httplib::Request& hreq, httplib::Response& res, engine::Regist
       size_t offset = 0;
       Event ev;
       Event last;
-      while (run->gens[i]->next(ev)) {
+      while (next_event(*run, static_cast<size_t>(i), client, ev)) {
         text += ev.text;
         if (c.logprobs) {
           if (chat) {
@@ -367,7 +369,7 @@ void handle(const httplib::Request& hreq, httplib::Response& res, engine::Regist
     }
     return out + "data: [DONE]\n\n";
   };
-  stream_response(res, run, "text/event-stream", emit, trailer, &metrics);
+  stream_response(res, run, ClientConnection(hreq), "text/event-stream", emit, trailer, &metrics);
 }
 
 }  // namespace

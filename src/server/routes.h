@@ -5,6 +5,7 @@
 
 #include <functional>
 
+#include "engine/model_digests.h"
 #include "server/common.h"
 
 namespace hearth::server {
@@ -25,7 +26,8 @@ httplib::Server::Handler guarded(Api api, Metrics& metrics, std::function<void(c
 std::string dump(const json& j);
 
 void add_openai_routes(httplib::Server& http, engine::Registry& reg, Metrics& metrics);
-void add_ollama_routes(httplib::Server& http, engine::Registry& reg, Metrics& metrics);
+// `digests`: the models' SHA-256 for /api/tags and /api/ps (engine/model_digests.h).
+void add_ollama_routes(httplib::Server& http, engine::Registry& reg, Metrics& metrics, engine::ModelDigests& digests);
 void add_kb_routes(httplib::Server& http, engine::Registry& reg, Metrics& metrics, const std::string& data_dir);  // kb_routes.cpp
 
 }  // namespace hearth::server

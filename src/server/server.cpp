@@ -61,6 +61,11 @@ httplib::Server::Handler guarded(Api api, Metrics& metrics,
     try {
       fn(req, res);
       return;
+    } catch (const ClientGone&) {
+      // Nobody will read the answer; the generation has been cancelled.
+      ++metrics.cancelled;
+      send_error(res, api, 499, "the client closed the connection before the answer was ready");
+      return;
     } catch (const RequestError& e) {
       send_error(res, api, e.status(), e.what(), e.param());
     } catch (const Error& e) {
@@ -87,7 +92,11 @@ bool is_loopback(const std::string& host) {
 }
 
 Server::Server(engine::Registry& reg, ServerOptions opts)
-    : reg_(reg), opts_(std::move(opts)), metrics_(std::make_unique<Metrics>()), http_(std::make_unique<httplib::Server>()) {
+    : reg_(reg),
+      opts_(std::move(opts)),
+      metrics_(std::make_unique<Metrics>()),
+      digests_(std::make_unique<engine::ModelDigests>(engine::default_digest_cache_file())),
+      http_(std::make_unique<httplib::Server>()) {
   if (!is_loopback(opts_.host) && opts_.api_key.empty())
     throw_error(ErrorKind::invalid_argument,
                 "refusing to listen on {} without an API key: anyone on the network could use it. Set "
@@ -197,7 +206,7 @@ void Server::setup() {
     res.set_content(out, "text/plain; version=0.0.4");
   });
   add_openai_routes(http, reg, metrics);
-  add_ollama_routes(http, reg, metrics);
+  add_ollama_routes(http, reg, metrics, *digests_);
   add_kb_routes(http, reg, metrics, opts_.data_dir);
 }
 

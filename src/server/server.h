@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 
+#include "engine/model_digests.h"
 #include "engine/registry.h"
 
 namespace httplib {
@@ -56,6 +57,7 @@ class Server {
   engine::Registry& reg_;
   ServerOptions opts_;
   std::unique_ptr<Metrics> metrics_;
+  std::unique_ptr<engine::ModelDigests> digests_;  // Ollama's "digest" of each model file
   std::unique_ptr<httplib::Server> http_;
   int port_ = 0;
 };

@@ -20,10 +20,12 @@ export function modelsDir(extra = {}) {
 
 // Runs `hearth serve --port 0 ...args`; resolves with {url, proc, output(), stop()} once the URL
 // is printed, rejects if it exits first.
+// The server's cache (model digests) goes to a fresh XDG_CACHE_HOME unless `env` names one.
 export function startServer(args = [], { env = {}, dir } = {}) {
   const models = dir ?? modelsDir();
+  const cache = fs.mkdtempSync(path.join(os.tmpdir(), 'hearth-cache-'));
   const proc = spawn(hearth, ['serve', '--port', '0', '--models-dir', models, '-t', '2', ...args], {
-    env: { ...process.env, HEARTH_API_KEY: '', ...env },
+    env: { ...process.env, HEARTH_API_KEY: '', XDG_CACHE_HOME: cache, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -38,10 +40,15 @@ export function startServer(args = [], { env = {}, dir } = {}) {
           url: m[1],
           proc,
           models,
+          cache: env.XDG_CACHE_HOME ?? cache,
           output: () => out,
           stop: () => new Promise((res) => {
-            if (proc.exitCode !== null) return res(proc.exitCode);
-            proc.once('exit', (code) => res(code));
+            const done = (code) => {
+              fs.rmSync(cache, { recursive: true, force: true });  // the one made here, not env's
+              res(code);
+            };
+            if (proc.exitCode !== null) return done(proc.exitCode);
+            proc.once('exit', done);
             proc.kill('SIGTERM');
           }),
         });
