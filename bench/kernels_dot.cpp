@@ -4,12 +4,15 @@
 //
 //   vec_dot/<type>/<isa>           one 4096-value row against one activation row, in cache:
 //                                  the raw speed of the dot kernel
+//   vec_dot4/<type>/<isa>          the same row against four activation rows at once (weight
+//                                  bytes counted once: 4x vec_dot's speed would be free batching)
 //   matvec/<type>/<isa>/threads:N  a 4096 x 4096 matrix times one token (token generation),
 //                                  rotating over copies totalling > 128 MB so every call reads
 //                                  its weights from DRAM: compare with the triad bandwidth
 //                                  printed first
-//   matmul/<type>/<isa>/tokens:N   4096 x 4096 times N tokens (prompt processing); also
-//                                  reports tokens/s
+//   matmul/<type>/<isa>/tokens:N   4096 x 4096 times N tokens: 4 (batched decode of four
+//                                  streams, weights from DRAM as in matvec) and 128 (prompt
+//                                  processing); also reports tokens/s
 #include <benchmark/benchmark.h>
 
 #include <cstdio>
@@ -86,12 +89,41 @@ void bm_vec_dot(benchmark::State& state, TensorType type, k::Isa isa) {
   state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(w.size()));
 }
 
+// Four activation rows against one weight row (the batched-decode and prompt kernel), in cache;
+// bytes counted once per weight row, so compare with vec_dot: 4× the tokens per weight byte.
+void bm_vec_dot4(benchmark::State& state, TensorType type, k::Isa isa) {
+  const int64_t n = 4096;
+  const k::KernelTable& t = k::table_for(isa);
+  if (t.vec_dot4[int(type)] == nullptr) {
+    state.SkipWithError("no vec_dot4 kernel for this type");
+    return;
+  }
+  const auto w = make_weight(type, 1, n);
+  const auto x = random_floats(size_t(4 * n), 2);
+  const k::Act at = t.act[int(type)];
+  const size_t stride = k::act_row_bytes(at, n);
+  std::vector<uint8_t> a(4 * stride);
+  for (int tok = 0; tok < 4; ++tok) {
+    if (at == k::Act::F32) {
+      std::memcpy(a.data() + tok * stride, x.data() + tok * n, stride);
+    } else {
+      k::quantizer(t, at)(x.data() + tok * n, a.data() + tok * stride, n);
+    }
+  }
+  float out[4];
+  for (auto _ : state) {
+    t.vec_dot4[int(type)](n, w.data(), a.data(), stride, out);
+    benchmark::DoNotOptimize(out);
+  }
+  state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(w.size()));
+}
+
 void bm_matmul(benchmark::State& state, TensorType type, k::Isa isa, int64_t n_tokens, int threads) {
   const int64_t rows = 4096, cols = 4096;
   const k::KernelTable& t = k::table_for(isa);
   const auto one = make_weight(type, rows, cols);
   // Enough copies that the set does not fit in any cache (for the one-token case).
-  const size_t copies = n_tokens == 1 ? std::max<size_t>(2, (size_t(128) << 20) / one.size() + 1) : 1;
+  const size_t copies = n_tokens <= 4 ? std::max<size_t>(2, (size_t(128) << 20) / one.size() + 1) : 1;
   std::vector<std::vector<uint8_t>> ws(copies, one);
   const auto x = random_floats(size_t(cols * n_tokens), 3);
   std::vector<float> y(size_t(rows * n_tokens));
@@ -117,6 +149,8 @@ const int registered = [] {
     for (TensorType type : kTypes) {
       const std::string tn(hearth::gguf::tensor_type_name(type));
       benchmark::RegisterBenchmark(("vec_dot/" + tn + "/" + in).c_str(), bm_vec_dot, type, isa);
+      if (k::table_for(isa).vec_dot4[int(type)] != nullptr)
+        benchmark::RegisterBenchmark(("vec_dot4/" + tn + "/" + in).c_str(), bm_vec_dot4, type, isa);
     }
   }
   for (k::Isa isa : k::available_isas()) {
@@ -135,10 +169,11 @@ const int registered = [] {
     const std::string in = k::isa_name(isa);
     for (TensorType type : kTypes) {
       const std::string tn(hearth::gguf::tensor_type_name(type));
-      benchmark::RegisterBenchmark(("matmul/" + tn + "/" + in + "/tokens:128").c_str(), bm_matmul, type, isa,
-                                   int64_t(128), n_threads())
-          ->UseRealTime()
-          ->Unit(benchmark::kMillisecond);
+      for (int64_t tokens : {4, 128})
+        benchmark::RegisterBenchmark(("matmul/" + tn + "/" + in + "/tokens:" + std::to_string(tokens)).c_str(), bm_matmul,
+                                     type, isa, tokens, n_threads())
+            ->UseRealTime()
+            ->Unit(benchmark::kMillisecond);
     }
   }
   return 0;
