@@ -53,6 +53,10 @@ using VecDotFn = float (*)(int64_t n, const void* w, const void* a);
 // out[k] = dot(w, a_k). Prompt processing uses it to unpack each weight block once per four
 // tokens. May be null for a type; matmul then calls VecDotFn four times.
 using VecDot4Fn = void (*)(int64_t n, const void* w, const void* a, size_t a_stride, float* out);
+// Two weight rows w and w + w_stride (bytes) against four activation rows:
+// out[4 * r + k] = dot(w_r, a_k). Each activation block is loaded once for both rows, which
+// halves the activation traffic from L2 when many tokens share the weights. Optional.
+using VecDot4x2Fn = void (*)(int64_t n, const void* w, size_t w_stride, const void* a, size_t a_stride, float* out);
 // Float row → activation blocks.
 using QuantizeFn = void (*)(const float* x, void* y, int64_t n);
 using ToFloatFn = void (*)(const uint16_t* x, float* y, int64_t n);
@@ -62,6 +66,7 @@ struct KernelTable {
   Isa isa = Isa::generic;
   VecDotFn vec_dot[kTypeSlots] = {};    // indexed by weight TensorType
   VecDot4Fn vec_dot4[kTypeSlots] = {};  // optional
+  VecDot4x2Fn vec_dot4x2[kTypeSlots] = {};  // optional; used before vec_dot4 where present
   Act act[kTypeSlots] = {};             // activation format vec_dot[t] expects (default_activations)
   QuantizeFn quantize_q8a = nullptr;    // float row → Q8A
   QuantizeFn quantize_q8_K = nullptr;   // float row → Q8_K

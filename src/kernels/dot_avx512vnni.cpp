@@ -47,11 +47,19 @@ struct WordIndex {
   __m512i get() const { return _mm512_load_si512(v); }
 };
 
-// ---- Q4_0: four 18-byte blocks (72 bytes) per step --------------------------------------------
+// ---- Q4_0 and Q8_0: four blocks per step --------------------------------------------------------
 
-// The 64 nibble bytes of four blocks out of two overlapping loads r0 = bytes 0..63 and
-// r1 = bytes 8..71: block k's qs start at byte 18k + 2 (word 9k + 1), block 3's at byte 56,
-// which is word 24 of r1 (index 32 + 24 in VPERMT2W's two-register numbering).
+// One unpacked group of four weight blocks: the first and second 16-value halves of the four
+// blocks as unsigned bytes (in Q8X's order), and the blocks' scales as floats in Q8X's lanes.
+struct Group {
+  __m512i lo, hi;
+  __m512 d;
+};
+
+// Q4_0: 18-byte blocks, 72 bytes per group. The 64 nibble bytes come out of two overlapping
+// loads r0 = bytes 0..63 and r1 = bytes 8..71: block k's qs start at byte 18k + 2 (word
+// 9k + 1), block 3's at byte 56, which is word 24 of r1 (index 32 + 24 in VPERMT2W's
+// two-register numbering); block k's fp16 d is word 9k of r0.
 constexpr WordIndex q4_0_qs_index() {
   WordIndex w{};
   for (int l = 0; l < 32; ++l) {
@@ -60,7 +68,6 @@ constexpr WordIndex q4_0_qs_index() {
   }
   return w;
 }
-// Block k's fp16 d (word 9k of r0) into int16 lanes 4k..4k+3.
 constexpr WordIndex q4_0_d_index() {
   WordIndex w{};
   for (int l = 0; l < 32; ++l) w.v[l] = int16_t(9 * ((l % 16) / 4));
@@ -69,102 +76,35 @@ constexpr WordIndex q4_0_d_index() {
 constexpr WordIndex kQ4_0Qs = q4_0_qs_index();
 constexpr WordIndex kQ4_0D = q4_0_d_index();
 
-// One unpacked Q4_0 group: the low and high nibbles of four blocks, and their scales as floats
-// in Q8X's lane order.
-struct Q4Group {
-  __m512i lo, hi;
-  __m512 d;
-};
+struct Q4_0Format {
+  using Block = BlockQ4_0;
+  static constexpr int kGroupBytes = 4 * sizeof(BlockQ4_0);
+  static constexpr int kOffsetShift = 3;  // q - 8
+  __m512i qs_index = kQ4_0Qs.get(), d_index = kQ4_0D.get();
 
-HEARTH_INLINE Q4Group unpack_q4_0(const uint8_t* p, __m512i qs_index, __m512i d_index) {
-  const __m512i r0 = load512(p), r1 = load512(p + 8);
-  const __m512i qs = _mm512_permutex2var_epi16(r0, qs_index, r1);
-  const __m512i low4 = _mm512_set1_epi8(0x0f);
-  Q4Group g;
-  g.lo = _mm512_and_si512(qs, low4);
-  g.hi = _mm512_and_si512(_mm512_srli_epi16(qs, 4), low4);
-  g.d = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(d_index, r0)));
-  return g;
-}
-
-// Σ over the group's four blocks of dw·da·Σ (q - 2^shift)·a, added to acc (16 lanes).
-template <int Shift>
-HEARTH_INLINE __m512 group_dot(__m512i lo, __m512i hi, __m512 dw, const BlockQ8X& a, __m512 acc) {
-  __m512i s = _mm512_slli_epi32(load512(a.nsum), Shift);
-  s = _mm512_dpbusd_epi32(s, lo, load512(a.lo));
-  s = _mm512_dpbusd_epi32(s, hi, load512(a.hi));
-  return _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_loadu_ps(a.d)), acc);
-}
-
-// Blocks after the last full group of four (rows of 32·(4m + r) values), one at a time
-// against the padded last Q8X group.
-float q4_0_tail(const BlockQ4_0* w, int64_t first, int64_t nb, const BlockQ8X& a) {
-  float sum = 0;
-  for (int64_t b = first; b < nb; ++b) {
-    const int k = int(b % 4);
+  HEARTH_INLINE Group unpack(const uint8_t* p) const {
+    const __m512i r0 = load512(p), r1 = load512(p + 8);
+    const __m512i qs = _mm512_permutex2var_epi16(r0, qs_index, r1);
+    const __m512i low4 = _mm512_set1_epi8(0x0f);
+    Group g;
+    g.lo = _mm512_and_si512(qs, low4);
+    g.hi = _mm512_and_si512(_mm512_srli_epi16(qs, 4), low4);
+    g.d = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(d_index, r0)));
+    return g;
+  }
+  // Σ (q - 8)·a of block b against block k of a Q8X group (the scalar tail).
+  static int block_dot(const BlockQ4_0& b, const BlockQ8X& a, int k) {
     int isum = 0;
     for (int j = 0; j < 16; ++j)
-      isum += ((w[b].qs[j] & 0x0f) - 8) * a.lo[16 * k + j] + ((w[b].qs[j] >> 4) - 8) * a.hi[16 * k + j];
-    sum += h2f(w[b].d) * a.d[4 * k] * float(isum);
+      isum += ((b.qs[j] & 0x0f) - 8) * a.lo[16 * k + j] + ((b.qs[j] >> 4) - 8) * a.hi[16 * k + j];
+    return isum;
   }
-  return sum;
-}
+};
 
-float dot_q4_0(int64_t n, const void* wv, const void* av) {
-  const uint8_t* w = static_cast<const uint8_t*>(wv);
-  const BlockQ8X* a = static_cast<const BlockQ8X*>(av);
-  const int64_t nb = n / QK, ng = nb / 4;
-  const __m512i qs_index = kQ4_0Qs.get(), d_index = kQ4_0D.get();
-  // Two accumulators: consecutive groups do not wait on each other's multiply-add.
-  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-  int64_t g = 0;
-  for (; g + 2 <= ng; g += 2) {
-    const Q4Group q0 = unpack_q4_0(w + 72 * g, qs_index, d_index);
-    const Q4Group q1 = unpack_q4_0(w + 72 * (g + 1), qs_index, d_index);
-    acc0 = group_dot<3>(q0.lo, q0.hi, q0.d, a[g], acc0);
-    acc1 = group_dot<3>(q1.lo, q1.hi, q1.d, a[g + 1], acc1);
-  }
-  if (g < ng) {
-    const Q4Group q = unpack_q4_0(w + 72 * g, qs_index, d_index);
-    acc0 = group_dot<3>(q.lo, q.hi, q.d, a[g], acc0);
-  }
-  float sum = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
-  if (4 * ng < nb) sum += q4_0_tail(static_cast<const BlockQ4_0*>(wv), 4 * ng, nb, a[ng]);
-  return sum;
-}
-
-// Four activation rows against one Q4_0 row: each group of weight blocks is unpacked once.
-void dot4_q4_0(int64_t n, const void* wv, const void* av, size_t stride, float* out) {
-  const uint8_t* w = static_cast<const uint8_t*>(wv);
-  const uint8_t* ab = static_cast<const uint8_t*>(av);
-  const BlockQ8X* a[4];
-  for (int t = 0; t < 4; ++t) a[t] = reinterpret_cast<const BlockQ8X*>(ab + t * stride);
-  const int64_t nb = n / QK, ng = nb / 4;
-  const __m512i qs_index = kQ4_0Qs.get(), d_index = kQ4_0D.get();
-  __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
-  for (int64_t g = 0; g < ng; ++g) {
-    const Q4Group q = unpack_q4_0(w + 72 * g, qs_index, d_index);
-    for (int t = 0; t < 4; ++t) acc[t] = group_dot<3>(q.lo, q.hi, q.d, a[t][g], acc[t]);
-  }
-  for (int t = 0; t < 4; ++t) {
-    out[t] = _mm512_reduce_add_ps(acc[t]);
-    if (4 * ng < nb) out[t] += q4_0_tail(static_cast<const BlockQ4_0*>(wv), 4 * ng, nb, a[t][ng]);
-  }
-}
-
-// ---- Q8_0: four 34-byte blocks (136 bytes) per step -------------------------------------------
-
-// Bytes 16h .. 16h+15 of each of four blocks' qs (h = 0: first halves, 1: second halves).
-// Four 16-byte loads and three inserts: cheaper here than word permutes over three registers.
-HEARTH_INLINE __m512i q8_0_halves(const uint8_t* p, int h) {
-  const uint8_t* q = p + 2 + 16 * h;
-  __m512i v = _mm512_castsi128_si512(load128(q));
-  v = _mm512_inserti32x4(v, load128(q + 34), 1);
-  v = _mm512_inserti32x4(v, load128(q + 68), 2);
-  return _mm512_inserti32x4(v, load128(q + 102), 3);
-}
-// The four d's sit at bytes 0, 34, 68, 102: words 0 and 17 of bytes 0..63, words 2 and 19 of
-// bytes 64..127.
+// Q8_0: 34-byte blocks, 136 bytes per group. Bytes 16h .. 16h+15 of the four blocks' qs come
+// from four 16-byte loads and three inserts (cheaper here than word permutes over three
+// registers); the d's at bytes 0, 34, 68, 102 are words 0 and 17 of bytes 0..63 and words 2
+// and 19 of bytes 64..127.
 constexpr WordIndex q8_0_d_index() {
   WordIndex w{};
   const int16_t word[4] = {0, 17, 32 + 2, 32 + 19};
@@ -173,68 +113,152 @@ constexpr WordIndex q8_0_d_index() {
 }
 constexpr WordIndex kQ8_0D = q8_0_d_index();
 
-struct Q8Group {
-  __m512i lo, hi;  // w + 128 as unsigned bytes
-  __m512 d;
+struct Q8_0Format {
+  using Block = BlockQ8_0;
+  static constexpr int kGroupBytes = 4 * sizeof(BlockQ8_0);
+  static constexpr int kOffsetShift = 7;  // w + 128 as unsigned bytes
+  __m512i d_index = kQ8_0D.get();
+
+  static HEARTH_INLINE __m512i halves(const uint8_t* p, int h) {
+    const uint8_t* q = p + 2 + 16 * h;
+    __m512i v = _mm512_castsi128_si512(load128(q));
+    v = _mm512_inserti32x4(v, load128(q + 34), 1);
+    v = _mm512_inserti32x4(v, load128(q + 68), 2);
+    return _mm512_inserti32x4(v, load128(q + 102), 3);
+  }
+  HEARTH_INLINE Group unpack(const uint8_t* p) const {
+    const __m512i flip = _mm512_set1_epi8(char(0x80));
+    Group g;
+    g.lo = _mm512_xor_si512(halves(p, 0), flip);
+    g.hi = _mm512_xor_si512(halves(p, 1), flip);
+    g.d = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutex2var_epi16(load512(p), d_index, load512(p + 64))));
+    return g;
+  }
+  static int block_dot(const BlockQ8_0& b, const BlockQ8X& a, int k) {
+    int isum = 0;
+    for (int j = 0; j < 16; ++j) isum += b.qs[j] * a.lo[16 * k + j] + b.qs[16 + j] * a.hi[16 * k + j];
+    return isum;
+  }
 };
 
-HEARTH_INLINE Q8Group unpack_q8_0(const uint8_t* p, __m512i d_index) {
-  const __m512i flip = _mm512_set1_epi8(char(0x80));
-  Q8Group g;
-  g.lo = _mm512_xor_si512(q8_0_halves(p, 0), flip);
-  g.hi = _mm512_xor_si512(q8_0_halves(p, 1), flip);
-  g.d = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutex2var_epi16(load512(p), d_index, load512(p + 64))));
-  return g;
+// The integer part of one group against one activation group: Σ (q - c)·a per int32 lane,
+// seeded with the offset -c·Σa (c = 2^kOffsetShift).
+template <typename F>
+HEARTH_INLINE __m512i group_isum(const Group& q, const BlockQ8X& a) {
+  const __m512i s = _mm512_slli_epi32(load512(a.nsum), F::kOffsetShift);
+  return _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(s, q.lo, load512(a.lo)), q.hi, load512(a.hi));
+}
+// acc += dw·da·isum, lane by lane.
+HEARTH_INLINE __m512 scale_add(__m512i isum, __m512 dw, __m512 da, __m512 acc) {
+  return _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(dw, da), acc);
 }
 
-float q8_0_tail(const BlockQ8_0* w, int64_t first, int64_t nb, const BlockQ8X& a) {
+// Blocks after the last full group of four (rows of 32·(4m + r) values), one at a time
+// against the padded last Q8X group.
+template <typename F>
+float tail_dot(const uint8_t* w, int64_t first, int64_t nb, const BlockQ8X& a) {
+  const auto* b = reinterpret_cast<const typename F::Block*>(w);
   float sum = 0;
-  for (int64_t b = first; b < nb; ++b) {
-    const int k = int(b % 4);
-    int isum = 0;
-    for (int j = 0; j < 16; ++j) isum += w[b].qs[j] * a.lo[16 * k + j] + w[b].qs[16 + j] * a.hi[16 * k + j];
-    sum += h2f(w[b].d) * a.d[4 * k] * float(isum);
-  }
+  for (int64_t i = first; i < nb; ++i) sum += h2f(b[i].d) * a.d[4 * (i % 4)] * float(F::block_dot(b[i], a, int(i % 4)));
   return sum;
 }
 
-float dot_q8_0(int64_t n, const void* wv, const void* av) {
+template <typename F>
+float dot_groups(int64_t n, const void* wv, const void* av) {
   const uint8_t* w = static_cast<const uint8_t*>(wv);
   const BlockQ8X* a = static_cast<const BlockQ8X*>(av);
   const int64_t nb = n / QK, ng = nb / 4;
-  const __m512i d_index = kQ8_0D.get();
+  const F f;
+  // Two accumulators: consecutive groups do not wait on each other's multiply-add.
   __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
   int64_t g = 0;
   for (; g + 2 <= ng; g += 2) {
-    const Q8Group q0 = unpack_q8_0(w + 136 * g, d_index);
-    const Q8Group q1 = unpack_q8_0(w + 136 * (g + 1), d_index);
-    acc0 = group_dot<7>(q0.lo, q0.hi, q0.d, a[g], acc0);
-    acc1 = group_dot<7>(q1.lo, q1.hi, q1.d, a[g + 1], acc1);
+    const Group q0 = f.unpack(w + F::kGroupBytes * g), q1 = f.unpack(w + F::kGroupBytes * (g + 1));
+    acc0 = scale_add(group_isum<F>(q0, a[g]), q0.d, _mm512_loadu_ps(a[g].d), acc0);
+    acc1 = scale_add(group_isum<F>(q1, a[g + 1]), q1.d, _mm512_loadu_ps(a[g + 1].d), acc1);
   }
   if (g < ng) {
-    const Q8Group q = unpack_q8_0(w + 136 * g, d_index);
-    acc0 = group_dot<7>(q.lo, q.hi, q.d, a[g], acc0);
+    const Group q = f.unpack(w + F::kGroupBytes * g);
+    acc0 = scale_add(group_isum<F>(q, a[g]), q.d, _mm512_loadu_ps(a[g].d), acc0);
   }
   float sum = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
-  if (4 * ng < nb) sum += q8_0_tail(static_cast<const BlockQ8_0*>(wv), 4 * ng, nb, a[ng]);
+  if (4 * ng < nb) sum += tail_dot<F>(w, 4 * ng, nb, a[ng]);
   return sum;
 }
 
-void dot4_q8_0(int64_t n, const void* wv, const void* av, size_t stride, float* out) {
+// With four tokens, the scaling is done for all four at once. Each token's integer sums have
+// four lanes per block; one transpose-and-add turns four tokens' sums into one vector whose
+// lanes 4k + t hold token t's whole sum for block k, so a group costs one float multiply-add
+// for four tokens instead of four (float work is the dearer part of these kernels).
+HEARTH_INLINE __m512i sums_by_block(__m512i s0, __m512i s1, __m512i s2, __m512i s3) {
+  // Per 128-bit lane (one block): a = [s0.0+s0.2, s1.0+s1.2, s0.1+s0.3, s1.1+s1.3], b alike
+  // for s2, s3; then lane t of the result = token t's four lanes added.
+  const __m512i a = _mm512_add_epi32(_mm512_unpacklo_epi32(s0, s1), _mm512_unpackhi_epi32(s0, s1));
+  const __m512i b = _mm512_add_epi32(_mm512_unpacklo_epi32(s2, s3), _mm512_unpackhi_epi32(s2, s3));
+  return _mm512_add_epi32(_mm512_unpacklo_epi64(a, b), _mm512_unpackhi_epi64(a, b));
+}
+// The activation scales in the same order: lane 4k + t = d of token t's block k.
+HEARTH_INLINE __m512 scales_by_block(const BlockQ8X* const a[4], int64_t g) {
+  __m512 d = _mm512_loadu_ps(a[0][g].d);
+  d = _mm512_mask_blend_ps(__mmask16(0x2222), d, _mm512_loadu_ps(a[1][g].d));
+  d = _mm512_mask_blend_ps(__mmask16(0x4444), d, _mm512_loadu_ps(a[2][g].d));
+  return _mm512_mask_blend_ps(__mmask16(0x8888), d, _mm512_loadu_ps(a[3][g].d));
+}
+// Lanes 4k + t summed over k: the four tokens' dots.
+HEARTH_INLINE __m128 sum_blocks(__m512 acc) {
+  const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1));
+  const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(acc), hi);
+  return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+}
+
+// Four activation rows against one weight row: each group of weight blocks is unpacked once.
+template <typename F>
+void dot4_groups(int64_t n, const void* wv, const void* av, size_t stride, float* out) {
   const uint8_t* w = static_cast<const uint8_t*>(wv);
   const uint8_t* ab = static_cast<const uint8_t*>(av);
   const BlockQ8X* a[4];
   for (int t = 0; t < 4; ++t) a[t] = reinterpret_cast<const BlockQ8X*>(ab + t * stride);
   const int64_t nb = n / QK, ng = nb / 4;
-  const __m512i d_index = kQ8_0D.get();
+  const F f;
   __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
   for (int64_t g = 0; g < ng; ++g) {
-    const Q8Group q = unpack_q8_0(w + 136 * g, d_index);
-    for (int t = 0; t < 4; ++t) acc[t] = group_dot<7>(q.lo, q.hi, q.d, a[t][g], acc[t]);
+    const Group q = f.unpack(w + F::kGroupBytes * g);
+    for (int t = 0; t < 4; ++t) acc[t] = scale_add(group_isum<F>(q, a[t][g]), q.d, _mm512_loadu_ps(a[t][g].d), acc[t]);
   }
   for (int t = 0; t < 4; ++t) {
     out[t] = _mm512_reduce_add_ps(acc[t]);
-    if (4 * ng < nb) out[t] += q8_0_tail(static_cast<const BlockQ8_0*>(wv), 4 * ng, nb, a[t][ng]);
+    if (4 * ng < nb) out[t] += tail_dot<F>(w, 4 * ng, nb, a[t][ng]);
+  }
+}
+
+// Two weight rows against four activation rows: every activation group is loaded once for
+// both rows (the offset seeds and scales too), which halves the activation traffic that
+// limits dot4 when the weights stream past.
+template <typename F>
+void dot4x2_groups(int64_t n, const void* wv, size_t w_stride, const void* av, size_t stride, float* out) {
+  const uint8_t* w[2] = {static_cast<const uint8_t*>(wv), static_cast<const uint8_t*>(wv) + w_stride};
+  const uint8_t* ab = static_cast<const uint8_t*>(av);
+  const BlockQ8X* a[4];
+  for (int t = 0; t < 4; ++t) a[t] = reinterpret_cast<const BlockQ8X*>(ab + t * stride);
+  const int64_t nb = n / QK, ng = nb / 4;
+  const F f;
+  __m512 acc[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+  for (int64_t g = 0; g < ng; ++g) {
+    const Group q[2] = {f.unpack(w[0] + F::kGroupBytes * g), f.unpack(w[1] + F::kGroupBytes * g)};
+    __m512i s[2][4];
+    for (int t = 0; t < 4; ++t) {
+      const BlockQ8X& ag = a[t][g];
+      const __m512i seed = _mm512_slli_epi32(load512(ag.nsum), F::kOffsetShift);
+      const __m512i alo = load512(ag.lo), ahi = load512(ag.hi);
+      for (int r = 0; r < 2; ++r) s[r][t] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(seed, q[r].lo, alo), q[r].hi, ahi);
+    }
+    const __m512 da = scales_by_block(a, g);
+    for (int r = 0; r < 2; ++r) acc[r] = scale_add(sums_by_block(s[r][0], s[r][1], s[r][2], s[r][3]), q[r].d, da, acc[r]);
+  }
+  for (int r = 0; r < 2; ++r) {
+    _mm_storeu_ps(out + 4 * r, sum_blocks(acc[r]));
+    if (4 * ng < nb)
+      for (int t = 0; t < 4; ++t) out[4 * r + t] += tail_dot<F>(w[r], 4 * ng, nb, a[t][ng]);
   }
 }
 
@@ -350,11 +374,13 @@ const KernelTable& avx512vnni_table() {
   static const KernelTable table = [] {
     KernelTable t = avx512_table();
     t.isa = Isa::avx512vnni;
-    t.vec_dot[int(TensorType::Q4_0)] = dot_q4_0;
-    t.vec_dot4[int(TensorType::Q4_0)] = dot4_q4_0;
+    t.vec_dot[int(TensorType::Q4_0)] = dot_groups<Q4_0Format>;
+    t.vec_dot4[int(TensorType::Q4_0)] = dot4_groups<Q4_0Format>;
+    t.vec_dot4x2[int(TensorType::Q4_0)] = dot4x2_groups<Q4_0Format>;
     t.act[int(TensorType::Q4_0)] = Act::Q8X;
-    t.vec_dot[int(TensorType::Q8_0)] = dot_q8_0;
-    t.vec_dot4[int(TensorType::Q8_0)] = dot4_q8_0;
+    t.vec_dot[int(TensorType::Q8_0)] = dot_groups<Q8_0Format>;
+    t.vec_dot4[int(TensorType::Q8_0)] = dot4_groups<Q8_0Format>;
+    t.vec_dot4x2[int(TensorType::Q8_0)] = dot4x2_groups<Q8_0Format>;
     t.act[int(TensorType::Q8_0)] = Act::Q8X;
     t.vec_dot[int(TensorType::Q4_K)] = dot_q4_K;
     t.vec_dot4[int(TensorType::Q4_K)] = dot4_q4_K;

@@ -225,6 +225,7 @@ struct Job {
   const KernelTable* table = {};
   VecDotFn dot = {};
   VecDot4Fn dot4 = {};
+  VecDot4x2Fn dot4x2 = {};
   QuantizeFn quantize = {};
   const uint8_t* w = {};
   size_t w_row_bytes = {};
@@ -263,7 +264,27 @@ void dot_tile(const Job& j, int64_t r0, int64_t r1, int64_t t0, int64_t t1) {
       float& dst = j.y[t * j.rows + r];
       dst = c0 == 0 ? v : dst + v;
     };
-    for (int64_t r = r0; r < r1; ++r) {
+    int64_t r = r0;
+    if (j.dot4x2 != nullptr) {
+      // Pairs of rows against the token block's full groups of four; any other token below.
+      float out8[8];
+      for (; r + 2 <= r1; r += 2) {
+        const uint8_t* wr = j.w + r * j.w_row_bytes + chunk * j.w_chunk_bytes;
+        int64_t t = t0;
+        for (; t + 4 <= t1; t += 4) {
+          j.dot4x2(kc, wr, j.w_row_bytes, act + t * j.act_row_bytes, j.act_row_bytes, out8);
+          for (int k = 0; k < 4; ++k) {
+            put(t + k, r, out8[k]);
+            put(t + k, r + 1, out8[4 + k]);
+          }
+        }
+        for (; t < t1; ++t) {
+          put(t, r, j.dot(kc, wr, act + t * j.act_row_bytes));
+          put(t, r + 1, j.dot(kc, wr + j.w_row_bytes, act + t * j.act_row_bytes));
+        }
+      }
+    }
+    for (; r < r1; ++r) {
       const uint8_t* wr = j.w + r * j.w_row_bytes + chunk * j.w_chunk_bytes;
       int64_t t = t0;
       if (j.dot4 != nullptr) {
@@ -331,6 +352,7 @@ void matmul_with(const KernelTable& table, const Weight& w, const float* x, int6
   j.table = &table;
   j.dot = table.vec_dot[int(w.type)];
   j.dot4 = table.vec_dot4[int(w.type)];
+  j.dot4x2 = n_tokens >= 4 ? table.vec_dot4x2[int(w.type)] : nullptr;
   j.w = static_cast<const uint8_t*>(w.data);
   j.w_row_bytes = gguf::row_bytes(w.type, uint64_t(w.cols));
   j.x = x;

@@ -1,5 +1,5 @@
-// Shared by the emulated-ISA tests: every kernel of table k (vec_dot, and vec_dot4 where
-// present) against the generic one, on rows with odd block counts and scalar tails, with
+// Shared by the emulated-ISA tests: every kernel of table k (vec_dot, and vec_dot4 and
+// vec_dot4x2 where present) against the generic one, on rows with odd block counts and scalar tails, with
 // activations in the format k asks for. Returns how many (length, token) pairs were checked.
 #pragma once
 
@@ -45,6 +45,11 @@ inline int expect_kernels_match_generic(const KernelTable& k, std::initializer_l
       dequantize_row(t, w.data(), wd.data(), n);
       float four[4] = {0, 0, 0, 0};
       if (k.vec_dot4[int(t)] != nullptr) k.vec_dot4[int(t)](n, w.data(), acts.data(), stride, four);
+      // Two rows, the second one w again: both must give the four-token results.
+      std::vector<uint8_t> w2(w);
+      w2.insert(w2.end(), w.begin(), w.end());
+      float eight[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      if (k.vec_dot4x2[int(t)] != nullptr) k.vec_dot4x2[int(t)](n, w2.data(), w.size(), acts.data(), stride, eight);
       for (int tok = 0; tok < 4; ++tok) {
         const uint8_t* a = acts.data() + tok * stride;
         dequantize_activation(at, a, ad.data(), n);
@@ -55,6 +60,10 @@ inline int expect_kernels_match_generic(const KernelTable& k, std::initializer_l
         EXPECT_NEAR(k.vec_dot[int(t)](n, w.data(), a), want, tol) << "n=" << n << " token " << tok;
         if (k.vec_dot4[int(t)] != nullptr) {
           EXPECT_NEAR(four[tok], want, tol) << "4-token kernel, n=" << n;
+        }
+        if (k.vec_dot4x2[int(t)] != nullptr) {
+          EXPECT_NEAR(eight[tok], want, tol) << "2-row kernel, row 0, n=" << n;
+          EXPECT_NEAR(eight[4 + tok], want, tol) << "2-row kernel, row 1, n=" << n;
         }
         ++checked;
       }

@@ -214,6 +214,17 @@ TEST(Dot, FourTokenKernelsMatchSingleDots) {
         const float one = k.vec_dot[int(t)](n, w.data(), acts.data() + tok * stride);
         EXPECT_NEAR(out[tok], one, 1e-5 * (std::fabs(one) + 1)) << "token " << tok;
       }
+      if (k.vec_dot4x2[int(t)] != nullptr) {
+        // Two rows (this one and another) against the same four tokens.
+        const auto w2 = test::random_blocks(t, 2 * n, 78);
+        float out8[8];
+        k.vec_dot4x2[int(t)](n, w2.data(), w2.size() / 2, acts.data(), stride, out8);
+        for (int r = 0; r < 2; ++r)
+          for (int tok = 0; tok < 4; ++tok) {
+            const float one = k.vec_dot[int(t)](n, w2.data() + r * w2.size() / 2, acts.data() + tok * stride);
+            EXPECT_NEAR(out8[4 * r + tok], one, 1e-5 * (std::fabs(one) + 1)) << "two rows: row " << r << " token " << tok;
+          }
+      }
     }
   }
 }
