@@ -244,6 +244,13 @@ void dot4x2_groups(int64_t n, const void* wv, size_t w_stride, const void* av, s
   const F f;
   __m512 acc[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
   for (int64_t g = 0; g < ng; ++g) {
+    // The hardware prefetcher alone leaves this loop waiting on memory: with the weights of
+    // a 600 MB model streaming past, a 4096 x 4096 Q4_0 product of four tokens took 0.9 ms
+    // against 0.6 ms with this (2 threads, 40 groups ahead; 20 was too close). Prefetches
+    // past the end of the matrix are harmless.
+    constexpr int kAhead = 40 * F::kGroupBytes;
+    _mm_prefetch(reinterpret_cast<const char*>(w[0] + F::kGroupBytes * g + kAhead), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(w[1] + F::kGroupBytes * g + kAhead), _MM_HINT_T0);
     const Group q[2] = {f.unpack(w[0] + F::kGroupBytes * g), f.unpack(w[1] + F::kGroupBytes * g)};
     __m512i s[2][4];
     for (int t = 0; t < 4; ++t) {
