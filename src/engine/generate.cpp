@@ -53,15 +53,18 @@ GenerateResult TextModel::generate(const std::string& rendered, const GenerateOp
   Event ev;
   bool cancelled = false;
   while (gen->next(ev)) {
-    if (!ev.text.empty()) {
+    // Once the sink has said stop, the answer is what it saw: text that was already on its
+    // way is dropped, and the result says cancelled even if the scheduler reached the end
+    // (length, stop) before it saw the cancel.
+    if (!ev.text.empty() && !cancelled) {
       r.text += ev.text;
-      if (sink && !cancelled && !sink(ev.text)) {
+      if (sink && !sink(ev.text)) {
         cancelled = true;
         gen->cancel();
       }
     }
     if (ev.done) {
-      r.finish_reason = ev.finish_reason;
+      r.finish_reason = cancelled ? "cancelled" : ev.finish_reason;
       r.error = ev.error;
       r.prompt_tokens = ev.prompt_tokens;
       r.cached_tokens = ev.cached_tokens;
