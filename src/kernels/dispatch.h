@@ -57,6 +57,12 @@ using VecDot4Fn = void (*)(int64_t n, const void* w, const void* a, size_t a_str
 // out[4 * r + k] = dot(w_r, a_k). Each activation block is loaded once for both rows, which
 // halves the activation traffic from L2 when many tokens share the weights. Optional.
 using VecDot4x2Fn = void (*)(int64_t n, const void* w, size_t w_stride, const void* a, size_t a_stride, float* out);
+// Attention over an fp16 KV cache, n cache rows of d values, `stride` elements apart:
+// scores[t] = Σ_i row_t[i]·q[i], and out[i] = Σ_t w[t]·row_t[i] (out overwritten). One call
+// per head keeps the query or the output in registers across all rows.
+using F16RowsDotFn = void (*)(const uint16_t* rows, size_t stride, int64_t n, const float* q, int64_t d,
+                              float* scores);
+using F16RowsSumFn = void (*)(const uint16_t* rows, size_t stride, int64_t n, const float* w, int64_t d, float* out);
 // Float row → activation blocks.
 using QuantizeFn = void (*)(const float* x, void* y, int64_t n);
 using ToFloatFn = void (*)(const uint16_t* x, float* y, int64_t n);
@@ -71,6 +77,8 @@ struct KernelTable {
   QuantizeFn quantize_q8a = nullptr;    // float row → Q8A
   QuantizeFn quantize_q8_K = nullptr;   // float row → Q8_K
   QuantizeFn quantize_q8x = nullptr;    // float row → Q8X
+  F16RowsDotFn f16_rows_dot = nullptr;
+  F16RowsSumFn f16_rows_weighted_sum = nullptr;
   ToFloatFn fp16_to_fp32 = nullptr;
   FromFloatFn fp32_to_fp16 = nullptr;
   ToFloatFn bf16_to_fp32 = nullptr;

@@ -465,6 +465,59 @@ void quantize_q8_K(const float* x, void* yv, int64_t n) {
   }
 }
 
+// ---- attention over an fp16 cache ------------------------------------------------------------
+
+// Query (or output) columns are taken 64 at a time, eight registers, so each cache row is
+// read once per 64 columns and nothing but the row goes through memory.
+void f16_rows_dot(const uint16_t* rows, size_t stride, int64_t n, const float* q, int64_t d, float* scores) {
+  for (int64_t t = 0; t < n; ++t) scores[t] = 0.0f;
+  for (int64_t c = 0; c < d; c += 64) {
+    const int64_t m = d - c < 64 ? d - c : 64;
+    if (m < 64) {
+      for (int64_t t = 0; t < n; ++t) {
+        const uint16_t* r = rows + size_t(t) * stride + c;
+        for (int64_t i = 0; i < m; ++i) scores[t] += _cvtsh_ss(r[i]) * q[c + i];
+      }
+      continue;
+    }
+    __m256 qv[8];
+    for (int k = 0; k < 8; ++k) qv[k] = _mm256_loadu_ps(q + c + 8 * k);
+    for (int64_t t = 0; t < n; ++t) {
+      const uint16_t* r = rows + size_t(t) * stride + c;
+      __m256 a0 = _mm256_mul_ps(load_f16x8(r), qv[0]), a1 = _mm256_mul_ps(load_f16x8(r + 8), qv[1]);
+      a0 = _mm256_fmadd_ps(load_f16x8(r + 16), qv[2], a0);
+      a1 = _mm256_fmadd_ps(load_f16x8(r + 24), qv[3], a1);
+      a0 = _mm256_fmadd_ps(load_f16x8(r + 32), qv[4], a0);
+      a1 = _mm256_fmadd_ps(load_f16x8(r + 40), qv[5], a1);
+      a0 = _mm256_fmadd_ps(load_f16x8(r + 48), qv[6], a0);
+      a1 = _mm256_fmadd_ps(load_f16x8(r + 56), qv[7], a1);
+      scores[t] += hsum_ps(_mm256_add_ps(a0, a1));
+    }
+  }
+}
+
+void f16_rows_weighted_sum(const uint16_t* rows, size_t stride, int64_t n, const float* w, int64_t d, float* out) {
+  for (int64_t c = 0; c < d; c += 64) {
+    const int64_t m = d - c < 64 ? d - c : 64;
+    if (m < 64) {
+      for (int64_t i = 0; i < m; ++i) out[c + i] = 0.0f;
+      for (int64_t t = 0; t < n; ++t) {
+        const uint16_t* r = rows + size_t(t) * stride + c;
+        for (int64_t i = 0; i < m; ++i) out[c + i] += w[t] * _cvtsh_ss(r[i]);
+      }
+      continue;
+    }
+    __m256 acc[8];
+    for (auto& a : acc) a = _mm256_setzero_ps();
+    for (int64_t t = 0; t < n; ++t) {
+      const uint16_t* r = rows + size_t(t) * stride + c;
+      const __m256 wt = _mm256_set1_ps(w[t]);
+      for (int k = 0; k < 8; ++k) acc[k] = _mm256_fmadd_ps(wt, load_f16x8(r + 8 * k), acc[k]);
+    }
+    for (int k = 0; k < 8; ++k) _mm256_storeu_ps(out + c + 8 * k, acc[k]);
+  }
+}
+
 // ---- fp16 / bf16 rows ----------------------------------------------------------------------
 
 void fp16_to_fp32_row(const uint16_t* x, float* y, int64_t n) {
@@ -540,6 +593,8 @@ constexpr KernelTable make_table() {
   t.quantize_q8a = quantize_q8a;
   t.quantize_q8x = quantize_q8x_via<quantize_q8a>;
   t.quantize_q8_K = quantize_q8_K;
+  t.f16_rows_dot = f16_rows_dot;
+  t.f16_rows_weighted_sum = f16_rows_weighted_sum;
   t.fp16_to_fp32 = fp16_to_fp32_row;
   t.fp32_to_fp16 = fp32_to_fp16_row;
   t.bf16_to_fp32 = bf16_to_fp32_row;

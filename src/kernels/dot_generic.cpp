@@ -232,6 +232,18 @@ void fp32_to_bf16_generic(const float* x, uint16_t* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = fp32_to_bf16(x[i]);
 }
 
+void f16_rows_dot_generic(const uint16_t* rows, size_t stride, int64_t n, const float* q, int64_t d, float* scores) {
+  for (int64_t t = 0; t < n; ++t) scores[t] = dot_f16(d, rows + size_t(t) * stride, q);
+}
+void f16_rows_weighted_sum_generic(const uint16_t* rows, size_t stride, int64_t n, const float* w, int64_t d,
+                                   float* out) {
+  for (int64_t i = 0; i < d; ++i) out[i] = 0.0f;
+  for (int64_t t = 0; t < n; ++t) {
+    const uint16_t* r = rows + size_t(t) * stride;
+    for (int64_t i = 0; i < d; ++i) out[i] += w[t] * fp16_to_fp32(r[i]);
+  }
+}
+
 constexpr KernelTable make_generic_table() {
   KernelTable t;
   t.isa = Isa::generic;
@@ -250,6 +262,8 @@ constexpr KernelTable make_generic_table() {
   t.quantize_q8a = quantize_q8a;
   t.quantize_q8x = quantize_q8x_via<quantize_q8a>;
   t.quantize_q8_K = quantize_q8_K;
+  t.f16_rows_dot = f16_rows_dot_generic;
+  t.f16_rows_weighted_sum = f16_rows_weighted_sum_generic;
   t.fp16_to_fp32 = fp16_to_fp32_generic;
   t.fp32_to_fp16 = fp32_to_fp16_generic;
   t.bf16_to_fp32 = bf16_to_fp32_generic;

@@ -203,6 +203,12 @@ float dot_f32(const float* a, const float* b, int64_t n) {
 float dot_f16_f32(const uint16_t* a, const float* b, int64_t n) {
   return best_table().vec_dot[int(TensorType::F16)](n, a, b);
 }
+void f16_rows_dot(const uint16_t* rows, size_t stride, int64_t n, const float* q, int64_t d, float* scores) {
+  best_table().f16_rows_dot(rows, stride, n, q, d, scores);
+}
+void f16_rows_weighted_sum(const uint16_t* rows, size_t stride, int64_t n, const float* w, int64_t d, float* out) {
+  best_table().f16_rows_weighted_sum(rows, stride, n, w, d, out);
+}
 
 void dequantize_row(const Weight& w, int64_t r, float* out) {
   if (!is_supported(w.type))

@@ -252,26 +252,12 @@ void attention_head(const float* q, const uint16_t* k_cache, const uint16_t* v_c
   const int64_t first = attention_first_pos(p, pos);
   const int64_t n = pos - first + 1;
 
-  const uint16_t* k = k_cache + kvh * hd;
-  for (int64_t t = 0; t < n; ++t) scores[t] = dot_f16_f32(k + (first + t) * row, q, hd) * p.scale;
+  // One kernel call over all cached rows for each half: the query and then the output stay
+  // in registers instead of going through memory once per row.
+  f16_rows_dot(k_cache + first * row + kvh * hd, size_t(row), n, q, hd, scores);
+  for (int64_t t = 0; t < n; ++t) scores[t] *= p.scale;
   softmax(scores, n);
-
-  // out = Σ_t scores[t] · v[t]. V rows are converted in chunks on the stack so the conversion
-  // uses the F16C/NEON path and the multiply-add stays a plain vectorizable loop.
-  for (int64_t d = 0; d < hd; ++d) out[d] = 0.0f;
-  const uint16_t* v = v_cache + kvh * hd;
-  constexpr int64_t kChunk = 256;
-  float buf[kChunk];
-  for (int64_t t = 0; t < n; ++t) {
-    const float w = scores[t];
-    const uint16_t* vr = v + (first + t) * row;
-    for (int64_t d0 = 0; d0 < hd; d0 += kChunk) {
-      const int64_t m = std::min(kChunk, hd - d0);
-      fp16_to_fp32_row(vr + d0, buf, m);
-      float* o = out + d0;
-      for (int64_t d = 0; d < m; ++d) o[d] += w * buf[d];
-    }
-  }
+  f16_rows_weighted_sum(v_cache + first * row + kvh * hd, size_t(row), n, scores, hd, out);
 }
 
 void attention(const float* q, const uint16_t* k_cache, const uint16_t* v_cache, int64_t pos,

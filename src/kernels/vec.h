@@ -2,6 +2,7 @@
 // over an fp16 KV cache, similarity scores). n may be any length.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace hearth::kernels {
@@ -9,5 +10,10 @@ namespace hearth::kernels {
 float dot_f32(const float* a, const float* b, int64_t n);
 // a is an fp16 row (uint16_t bit patterns), b float.
 float dot_f16_f32(const uint16_t* a, const float* b, int64_t n);
+
+// n fp16 rows of d values, `stride` elements apart: scores[t] = row_t · q, and
+// out = Σ_t w[t]·row_t (out overwritten). The two halves of attention over an fp16 cache.
+void f16_rows_dot(const uint16_t* rows, size_t stride, int64_t n, const float* q, int64_t d, float* scores);
+void f16_rows_weighted_sum(const uint16_t* rows, size_t stride, int64_t n, const float* w, int64_t d, float* out);
 
 }  // namespace hearth::kernels

@@ -249,6 +249,37 @@ TEST(Dot, ActivationQuantizersAreBitIdentical) {
   }
 }
 
+TEST(Dot, F16RowKernelsMatchGenericOnEveryIsa) {
+  // Attention's two halves over an fp16 cache: every head size (also ones that are not a
+  // multiple of the vector width), rows `stride` apart as in a cache of several KV heads.
+  const KernelTable& g = generic_table();
+  for (int64_t d : {40, 64, 80, 128, 200}) {
+    const int64_t n = 37, stride = 3 * d + 8;
+    const auto qf = test::random_row(size_t(d), 1), wf = test::random_row(size_t(n), 2);
+    const auto cf = test::random_row(size_t(n * stride), 3);
+    std::vector<uint16_t> cache(cf.size());
+    fp32_to_fp16_row(cf.data(), cache.data(), int64_t(cf.size()));
+    const uint16_t* rows = cache.data() + d;  // the second KV head
+    std::vector<float> want_s(static_cast<size_t>(n)), want_o(static_cast<size_t>(d));
+    g.f16_rows_dot(rows, size_t(stride), n, qf.data(), d, want_s.data());
+    g.f16_rows_weighted_sum(rows, size_t(stride), n, wf.data(), d, want_o.data());
+    for (int64_t t = 0; t < n; ++t) {
+      double s = 0;
+      for (int64_t i = 0; i < d; ++i) s += double(fp16_to_fp32(rows[t * stride + i])) * qf[size_t(i)];
+      ASSERT_NEAR(want_s[size_t(t)], s, 1e-4) << "generic, d=" << d;
+    }
+    for (Isa isa : available_isas()) {
+      SCOPED_TRACE(std::string(isa_name(isa)) + " d=" + std::to_string(d));
+      const KernelTable& k = table_for(isa);
+      std::vector<float> s(size_t(n), NAN), o(size_t(d), NAN);
+      k.f16_rows_dot(rows, size_t(stride), n, qf.data(), d, s.data());
+      k.f16_rows_weighted_sum(rows, size_t(stride), n, wf.data(), d, o.data());
+      for (int64_t t = 0; t < n; ++t) EXPECT_NEAR(s[size_t(t)], want_s[size_t(t)], 1e-4);
+      for (int64_t i = 0; i < d; ++i) EXPECT_NEAR(o[size_t(i)], want_o[size_t(i)], 1e-4);
+    }
+  }
+}
+
 TEST(Dot, VecHelpers) {
   const auto a = test::random_row(999, 1), b = test::random_row(999, 2);
   std::vector<uint16_t> h(a.size());
