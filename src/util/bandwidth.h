@@ -19,4 +19,9 @@ struct BandwidthResult {
 // pool's threads (each thread touches its own slice first, so pages are local to it).
 BandwidthResult measure_triad_bandwidth(ThreadPool& pool, size_t total_bytes = size_t(3) << 29, int reps = 5);
 
+// Streaming reads only (a sum over one array of `total_bytes`), the access pattern of token
+// generation. On some machines (VMs especially) this is well below the triad figure, and it is
+// the closer ceiling for generation; `hearth bench` prints both.
+BandwidthResult measure_read_bandwidth(ThreadPool& pool, size_t total_bytes = size_t(3) << 29, int reps = 5);
+
 }  // namespace hearth

@@ -18,7 +18,10 @@ using Result = hearth::test::CommandResult;  // stdout and stderr together
 
 Result run_hearth(const std::vector<std::string>& args, bool with_stderr = true) {
   std::string cmd = hearth::test::shell_quote(hearth::test::hearth_binary());
-  for (const auto& a : args) cmd += " " + hearth::test::shell_quote(a);
+  for (const auto& a : args) {
+    cmd += ' ';
+    cmd += hearth::test::shell_quote(a);
+  }
   cmd += with_stderr ? " 2>&1" : " 2>/dev/null";
   return hearth::test::run_command(cmd);
 }
@@ -53,6 +56,23 @@ TEST(Cli, ShowSampleModel) {
   EXPECT_NE(r.out.find("layers           5"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("heads / kv heads 8 / 4"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("llama, 512 tokens"), std::string::npos) << r.out;
+}
+
+TEST(Cli, BenchJsonReportsSpeedBandwidthAndEfficiency) {
+  Result r = run_hearth({"bench", sample_model(), "-p", "16", "-n", "16", "-r", "2", "-t", "2", "--json"}, false);
+  ASSERT_EQ(r.code, 0) << r.out;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["n_prompt"], 16);
+  EXPECT_EQ(j["pp_tokens_per_s"]["samples"].size(), 2u);
+  EXPECT_EQ(j["tg_tokens_per_s"]["samples"].size(), 2u);
+  const double tg = j["tg_tokens_per_s"]["mean"], bytes = j["weight_bytes_per_token"];
+  const double triad = j["bandwidth_gb_per_s"], reads = j["read_bandwidth_gb_per_s"];
+  EXPECT_GT(tg, 0);
+  EXPECT_GT(triad, 0);
+  EXPECT_GT(reads, 0);
+  // The efficiencies are exactly the documented ratios of the reported figures.
+  EXPECT_NEAR(j["generation_efficiency"].get<double>(), bytes * tg / (triad * 1e9), 1e-9);
+  EXPECT_NEAR(j["generation_efficiency_reads"].get<double>(), bytes * tg / (reads * 1e9), 1e-9);
 }
 
 TEST(Cli, ShowJsonOnEveryTestdataFile) {
