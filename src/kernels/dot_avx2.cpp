@@ -74,27 +74,24 @@ float bf16_scalar(uint16_t h) {
   return f;
 }
 
-// ---- 32-value blocks (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0) against Q8A ---------------------------
+// ---- 32-value blocks (Q4_1, Q5_0, Q5_1, Q8_0) against Q8A ---------------------------------
+// (Q4_0 has its own kernels against Q8X below.)
 
-// Weight blocks as 32 bytes in value order. Q4_0/Q5_0 are unpacked unsigned (0..15 / 0..31)
-// and their -8 / -16 is applied through the activation block's sum s, which avoids the sign
-// trick; only Q8_0 is signed.
-HEARTH_INLINE __m256i unpack_q4(const BlockQ4_0& b) { return unpack_nibbles(b.qs); }
-HEARTH_INLINE __m256i unpack_q4(const BlockQ4_1& b) { return unpack_nibbles(b.qs); }
+// Weight blocks as 32 bytes in value order. Q5_0 is unpacked unsigned (0..31) and its -16 is
+// applied through the activation block's sum s, which avoids the sign trick; only Q8_0 is
+// signed.
 template <typename B>
 HEARTH_INLINE __m256i unpack_q5(const B& b) {
   uint32_t qh;
   std::memcpy(&qh, b.qh, 4);
   return _mm256_or_si256(unpack_nibbles(b.qs), _mm256_and_si256(expand_bits(qh), _mm256_set1_epi8(0x10)));
 }
-HEARTH_INLINE __m256i unpack_q4_0(const BlockQ4_0& b) { return unpack_q4(b); }
-HEARTH_INLINE __m256i unpack_q4_1(const BlockQ4_1& b) { return unpack_q4(b); }
+HEARTH_INLINE __m256i unpack_q4_1(const BlockQ4_1& b) { return unpack_nibbles(b.qs); }
 HEARTH_INLINE __m256i unpack_q5_0(const BlockQ5_0& b) { return unpack_q5(b); }
 HEARTH_INLINE __m256i unpack_q5_1(const BlockQ5_1& b) { return unpack_q5(b); }
 HEARTH_INLINE __m256i unpack_q8_0(const BlockQ8_0& b) { return load256(b.qs); }
 
 // The per-block constant c of Σ (dw q + c) · da qa = dw·da·Σ q qa + c·s.
-float offset_q4_0(const BlockQ4_0&, float dw) { return -8.0f * dw; }
 float offset_q5_0(const BlockQ5_0&, float dw) { return -16.0f * dw; }
 float offset_q4_1(const BlockQ4_1& b, float) { return h2f(b.m); }
 float offset_q5_1(const BlockQ5_1& b, float) { return h2f(b.m); }
@@ -465,6 +462,121 @@ void quantize_q8_K(const float* x, void* yv, int64_t n) {
   }
 }
 
+// ---- Q4_0 against Q8X: four blocks per step ----------------------------------------------------
+
+// The same activation layout as the VNNI path (quant.h, BlockQ8X), in 256-bit halves: half h
+// of a group covers blocks 2h and 2h + 1, whose 16-value halves sit in lo/hi bytes 32h..32h+31
+// and whose scales fill d lanes 8h..8h+7. So one register of nibbles (two blocks' qs) unpacks
+// into exactly the activation bytes it meets, two blocks share one float multiply-add, and the
+// -8 is seeded from nsum instead of computed per block.
+struct Q4Half {
+  __m256i lo, hi;  // first / second 16 values of blocks 2h, 2h + 1
+  __m256 d;        // their scales, four lanes each
+};
+
+HEARTH_INLINE Q4Half unpack_q4_0_half(const uint8_t* p, int h) {
+  const uint8_t* b = p + 36 * h;  // block 2h
+  const __m256i q = _mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(b + 20), reinterpret_cast<const __m128i*>(b + 2));
+  const __m256i low4 = _mm256_set1_epi8(0x0f);
+  uint16_t d0, d1;
+  std::memcpy(&d0, b, 2);
+  std::memcpy(&d1, b + 18, 2);
+  const __m128 f = _mm_cvtph_ps(_mm_cvtsi32_si128(int(uint32_t(d0) | uint32_t(d1) << 16)));
+  Q4Half u;
+  u.lo = _mm256_and_si256(q, low4);
+  u.hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
+  u.d = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(f), _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1));
+  return u;
+}
+
+// Σ (q - 8)·a of the half against activation group a, four int32 lanes per block. The int16
+// pair sums of both 16-value halves fit (≤ 2·2·15·127), so they are added before widening.
+HEARTH_INLINE __m256i q4_0_half_isum(const Q4Half& u, const BlockQ8X& a, int h) {
+  const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(u.lo, load256(a.lo + 32 * h)),
+                                     _mm256_maddubs_epi16(u.hi, load256(a.hi + 32 * h)));
+  const __m256i seed = _mm256_slli_epi32(load256(a.nsum + 8 * h), 3);
+  return _mm256_add_epi32(_mm256_madd_epi16(p, _mm256_set1_epi16(1)), seed);
+}
+
+// Blocks after the last full group, one at a time against the padded last Q8X group.
+float q4_0_x_tail(const BlockQ4_0* w, int64_t first, int64_t nb, const BlockQ8X& a) {
+  float sum = 0;
+  for (int64_t b = first; b < nb; ++b) {
+    const int k = int(b % 4);
+    int isum = 0;
+    for (int j = 0; j < 16; ++j)
+      isum += ((w[b].qs[j] & 0x0f) - 8) * a.lo[16 * k + j] + ((w[b].qs[j] >> 4) - 8) * a.hi[16 * k + j];
+    sum += h2f(w[b].d) * a.d[4 * k] * float(isum);
+  }
+  return sum;
+}
+
+float dot_q4_0_x(int64_t n, const void* wv, const void* av) {
+  const uint8_t* w = static_cast<const uint8_t*>(wv);
+  const BlockQ8X* a = static_cast<const BlockQ8X*>(av);
+  const int64_t nb = n / QK, ng = nb / 4;
+  __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+  for (int64_t g = 0; g < ng; ++g)
+    for (int h = 0; h < 2; ++h) {
+      const Q4Half u = unpack_q4_0_half(w + 72 * g, h);
+      const __m256 scale = _mm256_mul_ps(u.d, _mm256_loadu_ps(a[g].d + 8 * h));
+      acc[h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q4_0_half_isum(u, a[g], h)), scale, acc[h]);
+    }
+  float sum = hsum_ps(_mm256_add_ps(acc[0], acc[1]));
+  if (4 * ng < nb) sum += q4_0_x_tail(static_cast<const BlockQ4_0*>(wv), 4 * ng, nb, a[ng]);
+  return sum;
+}
+
+// Four tokens' sums (four lanes per block, two blocks per register) → lane 4k + t = token t's
+// whole sum for block k of the register: one float multiply-add then scales all four tokens.
+HEARTH_INLINE __m256i sums_by_block(__m256i s0, __m256i s1, __m256i s2, __m256i s3) {
+  const __m256i a = _mm256_add_epi32(_mm256_unpacklo_epi32(s0, s1), _mm256_unpackhi_epi32(s0, s1));
+  const __m256i b = _mm256_add_epi32(_mm256_unpacklo_epi32(s2, s3), _mm256_unpackhi_epi32(s2, s3));
+  return _mm256_add_epi32(_mm256_unpacklo_epi64(a, b), _mm256_unpackhi_epi64(a, b));
+}
+
+// R weight rows (w, w + w_stride, …) against four activation rows: out[4r + t]. Each half
+// group of a row is unpacked once for the four tokens; with two rows the second reads the
+// activation group while it is still in L1.
+template <int R>
+void dot4xr_q4_0_x(int64_t n, const void* wv, size_t w_stride, const void* av, size_t stride, float* out) {
+  const uint8_t* ab = static_cast<const uint8_t*>(av);
+  const BlockQ8X* a[4];
+  for (int t = 0; t < 4; ++t) a[t] = reinterpret_cast<const BlockQ8X*>(ab + t * stride);
+  const int64_t nb = n / QK, ng = nb / 4;
+  __m256 acc[R];
+  for (__m256& v : acc) v = _mm256_setzero_ps();
+  for (int64_t g = 0; g < ng; ++g) {
+    for (int h = 0; h < 2; ++h) {
+      // Lane 4k + t: token t's scale for block k of this half.
+      __m256 da = _mm256_loadu_ps(a[0][g].d + 8 * h);
+      da = _mm256_blend_ps(da, _mm256_loadu_ps(a[1][g].d + 8 * h), 0x22);
+      da = _mm256_blend_ps(da, _mm256_loadu_ps(a[2][g].d + 8 * h), 0x44);
+      da = _mm256_blend_ps(da, _mm256_loadu_ps(a[3][g].d + 8 * h), 0x88);
+      for (int r = 0; r < R; ++r) {
+        const uint8_t* w = static_cast<const uint8_t*>(wv) + r * w_stride;
+        if (h == 0) _mm_prefetch(reinterpret_cast<const char*>(w + 72 * (g + 40)), _MM_HINT_T0);
+        const Q4Half u = unpack_q4_0_half(w + 72 * g, h);
+        const __m256i s = sums_by_block(q4_0_half_isum(u, a[0][g], h), q4_0_half_isum(u, a[1][g], h),
+                                        q4_0_half_isum(u, a[2][g], h), q4_0_half_isum(u, a[3][g], h));
+        acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(u.d, da), acc[r]);
+      }
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    const __m128 v = _mm_add_ps(_mm256_castps256_ps128(acc[r]), _mm256_extractf128_ps(acc[r], 1));
+    _mm_storeu_ps(out + 4 * r, v);
+    if (4 * ng < nb) {
+      const auto* w = reinterpret_cast<const BlockQ4_0*>(static_cast<const uint8_t*>(wv) + r * w_stride);
+      for (int t = 0; t < 4; ++t) out[4 * r + t] += q4_0_x_tail(w, 4 * ng, nb, a[t][ng]);
+    }
+  }
+}
+
+void dot4_q4_0_x(int64_t n, const void* wv, const void* av, size_t stride, float* out) {
+  dot4xr_q4_0_x<1>(n, wv, 0, av, stride, out);
+}
+
 // ---- attention over an fp16 cache ------------------------------------------------------------
 
 // Query (or output) columns are taken 64 at a time, eight registers, so each cache row is
@@ -571,7 +683,8 @@ constexpr KernelTable make_table() {
   t.vec_dot[int(TensorType::F32)] = dot_f32;
   t.vec_dot[int(TensorType::F16)] = dot_half<load_f16x8, h2f>;
   t.vec_dot[int(TensorType::BF16)] = dot_half<load_bf16x8, bf16_scalar>;
-  t.vec_dot[int(TensorType::Q4_0)] = dot_blocks<BlockQ4_0, false, unpack_q4_0, offset_q4_0>;
+  t.vec_dot[int(TensorType::Q4_0)] = dot_q4_0_x;
+  t.act[int(TensorType::Q4_0)] = Act::Q8X;
   t.vec_dot[int(TensorType::Q4_1)] = dot_blocks<BlockQ4_1, false, unpack_q4_1, offset_q4_1>;
   t.vec_dot[int(TensorType::Q5_0)] = dot_blocks<BlockQ5_0, false, unpack_q5_0, offset_q5_0>;
   t.vec_dot[int(TensorType::Q5_1)] = dot_blocks<BlockQ5_1, false, unpack_q5_1, offset_q5_1>;
@@ -582,7 +695,8 @@ constexpr KernelTable make_table() {
   t.vec_dot4[int(TensorType::F32)] = dot4_float<float, load_f32x8, f32_scalar>;
   t.vec_dot4[int(TensorType::F16)] = dot4_float<uint16_t, load_f16x8, h2f>;
   t.vec_dot4[int(TensorType::BF16)] = dot4_float<uint16_t, load_bf16x8, bf16_scalar>;
-  t.vec_dot4[int(TensorType::Q4_0)] = dot4_blocks<BlockQ4_0, false, unpack_q4_0, offset_q4_0>;
+  t.vec_dot4[int(TensorType::Q4_0)] = dot4_q4_0_x;
+  t.vec_dot4x2[int(TensorType::Q4_0)] = dot4xr_q4_0_x<2>;
   t.vec_dot4[int(TensorType::Q4_1)] = dot4_blocks<BlockQ4_1, false, unpack_q4_1, offset_q4_1>;
   t.vec_dot4[int(TensorType::Q5_0)] = dot4_blocks<BlockQ5_0, false, unpack_q5_0, offset_q5_0>;
   t.vec_dot4[int(TensorType::Q5_1)] = dot4_blocks<BlockQ5_1, false, unpack_q5_1, offset_q5_1>;
