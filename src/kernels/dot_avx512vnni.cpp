@@ -44,7 +44,7 @@ HEARTH_INLINE __m128i load128(const void* p) { return _mm_loadu_si128(static_cas
 // Word indices (for VPERMW / VPERMT2W) of 32 int16 lanes, built once per call.
 struct WordIndex {
   alignas(64) int16_t v[32];
-  __m512i get() const { return _mm512_load_si512(v); }
+  HEARTH_INLINE __m512i get() const { return _mm512_load_si512(v); }
 };
 
 // ---- Q4_0 and Q8_0: four blocks per step --------------------------------------------------------
@@ -384,7 +384,8 @@ const KernelTable& avx512vnni_table() {
   static const KernelTable table = [] {
     KernelTable t = avx512_table();
     t.isa = Isa::avx512vnni;
-    t.vec_dot[int(TensorType::Q4_0)] = dot_groups<Q4_0Format>;
+    // One token keeps the AVX2 Q4_0 kernel (same Q8X layout): it generated 46-48 tokens/s on
+    // the 1.1B model against 42-43 for dot_groups<Q4_0Format>, measured back to back on Zen 4.
     t.vec_dot4[int(TensorType::Q4_0)] = dot4_groups<Q4_0Format>;
     t.vec_dot4x2[int(TensorType::Q4_0)] = dot4x2_groups<Q4_0Format>;
     t.act[int(TensorType::Q4_0)] = Act::Q8X;
