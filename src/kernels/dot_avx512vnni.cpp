@@ -44,7 +44,7 @@ HEARTH_INLINE __m128i load128(const void* p) { return _mm_loadu_si128(static_cas
 // Word indices (for VPERMW / VPERMT2W) of 32 int16 lanes, built once per call.
 struct WordIndex {
   alignas(64) int16_t v[32];
-  HEARTH_INLINE __m512i get() const { return _mm512_load_si512(v); }
+  __m512i get() const { return _mm512_load_si512(v); }
 };
 
 // ---- Q4_0 and Q8_0: four blocks per step --------------------------------------------------------
