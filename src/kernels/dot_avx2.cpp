@@ -498,19 +498,6 @@ HEARTH_INLINE __m256i q4_0_half_isum(const Q4Half& u, const BlockQ8X& a, int h) 
   return _mm256_add_epi32(_mm256_madd_epi16(p, _mm256_set1_epi16(1)), seed);
 }
 
-// Blocks after the last full group, one at a time against the padded last Q8X group.
-float q4_0_x_tail(const BlockQ4_0* w, int64_t first, int64_t nb, const BlockQ8X& a) {
-  float sum = 0;
-  for (int64_t b = first; b < nb; ++b) {
-    const int k = int(b % 4);
-    int isum = 0;
-    for (int j = 0; j < 16; ++j)
-      isum += ((w[b].qs[j] & 0x0f) - 8) * a.lo[16 * k + j] + ((w[b].qs[j] >> 4) - 8) * a.hi[16 * k + j];
-    sum += h2f(w[b].d) * a.d[4 * k] * float(isum);
-  }
-  return sum;
-}
-
 float dot_q4_0_x(int64_t n, const void* wv, const void* av) {
   const uint8_t* w = static_cast<const uint8_t*>(wv);
   const BlockQ8X* a = static_cast<const BlockQ8X*>(av);
@@ -523,7 +510,7 @@ float dot_q4_0_x(int64_t n, const void* wv, const void* av) {
       acc[h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q4_0_half_isum(u, a[g], h)), scale, acc[h]);
     }
   float sum = hsum_ps(_mm256_add_ps(acc[0], acc[1]));
-  if (4 * ng < nb) sum += q4_0_x_tail(static_cast<const BlockQ4_0*>(wv), 4 * ng, nb, a[ng]);
+  if (4 * ng < nb) sum += q8x_tail_dot(static_cast<const BlockQ4_0*>(wv), 4 * ng, nb, a[ng]);
   return sum;
 }
 
@@ -568,7 +555,7 @@ void dot4xr_q4_0_x(int64_t n, const void* wv, size_t w_stride, const void* av, s
     _mm_storeu_ps(out + 4 * r, v);
     if (4 * ng < nb) {
       const auto* w = reinterpret_cast<const BlockQ4_0*>(static_cast<const uint8_t*>(wv) + r * w_stride);
-      for (int t = 0; t < 4; ++t) out[4 * r + t] += q4_0_x_tail(w, 4 * ng, nb, a[t][ng]);
+      for (int t = 0; t < 4; ++t) out[4 * r + t] += q8x_tail_dot(w, 4 * ng, nb, a[t][ng]);
     }
   }
 }

@@ -95,13 +95,6 @@ struct Q4_0Format {
     g.d = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(d_index, r0)));
     return g;
   }
-  // Σ (q - 8)·a of block b against block k of a Q8X group (the scalar tail).
-  static int block_dot(const BlockQ4_0& b, const BlockQ8X& a, int k) {
-    int isum = 0;
-    for (int j = 0; j < 16; ++j)
-      isum += ((b.qs[j] & 0x0f) - 8) * a.lo[16 * k + j] + ((b.qs[j] >> 4) - 8) * a.hi[16 * k + j];
-    return isum;
-  }
 };
 
 // Q8_0: 34-byte blocks, 136 bytes per group. Bytes 16h .. 16h+15 of the four blocks' qs come
@@ -137,11 +130,6 @@ struct Q8_0Format {
     g.d = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutex2var_epi16(load512(p), d_index, load512(p + 64))));
     return g;
   }
-  static int block_dot(const BlockQ8_0& b, const BlockQ8X& a, int k) {
-    int isum = 0;
-    for (int j = 0; j < 16; ++j) isum += b.qs[j] * a.lo[16 * k + j] + b.qs[16 + j] * a.hi[16 * k + j];
-    return isum;
-  }
 };
 
 // The integer part of one group against one activation group: Σ (q - c)·a per int32 lane,
@@ -156,14 +144,10 @@ HEARTH_INLINE __m512 scale_add(__m512i isum, __m512 dw, __m512 da, __m512 acc) {
   return _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(dw, da), acc);
 }
 
-// Blocks after the last full group of four (rows of 32·(4m + r) values), one at a time
-// against the padded last Q8X group.
+// Blocks after the last full group of four, against the padded last Q8X group.
 template <typename F>
 float tail_dot(const uint8_t* w, int64_t first, int64_t nb, const BlockQ8X& a) {
-  const auto* b = reinterpret_cast<const typename F::Block*>(w);
-  float sum = 0;
-  for (int64_t i = first; i < nb; ++i) sum += h2f(b[i].d) * a.d[4 * (i % 4)] * float(F::block_dot(b[i], a, int(i % 4)));
-  return sum;
+  return q8x_tail_dot(reinterpret_cast<const typename F::Block*>(w), first, nb, a);
 }
 
 template <typename F>

@@ -404,6 +404,29 @@ void q8a_to_q8x(const BlockQ8A* a, int nb, BlockQ8X* y) {
   }
 }
 
+float q8x_tail_dot(const BlockQ4_0* w, int64_t first, int64_t nb, const BlockQ8X& a) {
+  float sum = 0;
+  for (int64_t b = first; b < nb; ++b) {
+    const int k = int(b % 4);
+    int isum = 0;
+    for (int j = 0; j < 16; ++j)
+      isum += ((w[b].qs[j] & 0x0f) - 8) * a.lo[16 * k + j] + ((w[b].qs[j] >> 4) - 8) * a.hi[16 * k + j];
+    sum += fp16_to_fp32(w[b].d) * a.d[4 * k] * float(isum);
+  }
+  return sum;
+}
+
+float q8x_tail_dot(const BlockQ8_0* w, int64_t first, int64_t nb, const BlockQ8X& a) {
+  float sum = 0;
+  for (int64_t b = first; b < nb; ++b) {
+    const int k = int(b % 4);
+    int isum = 0;
+    for (int j = 0; j < 16; ++j) isum += w[b].qs[j] * a.lo[16 * k + j] + w[b].qs[16 + j] * a.hi[16 * k + j];
+    sum += fp16_to_fp32(w[b].d) * a.d[4 * k] * float(isum);
+  }
+  return sum;
+}
+
 void dequantize_row_q8x(const BlockQ8X* x, float* y, int64_t n) {
   for (int64_t b = 0; b < n / QK; ++b) {
     const BlockQ8X& g = x[b / 4];
