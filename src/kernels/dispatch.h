@@ -57,6 +57,9 @@ using VecDot4Fn = void (*)(int64_t n, const void* w, const void* a, size_t a_str
 // out[4 * r + k] = dot(w_r, a_k). Each activation block is loaded once for both rows, which
 // halves the activation traffic from L2 when many tokens share the weights. Optional.
 using VecDot4x2Fn = void (*)(int64_t n, const void* w, size_t w_stride, const void* a, size_t a_stride, float* out);
+// The same for two activation rows: out[2 * r + k] = dot(w_r, a_k). A decode step of two or
+// three sequences uses it, where the one-token kernel would read every weight row twice. Optional.
+using VecDot2x2Fn = VecDot4x2Fn;
 // Attention over an fp16 KV cache, n cache rows of d values, `stride` elements apart:
 // scores[t] = Σ_i row_t[i]·q[i], and out[i] = Σ_t w[t]·row_t[i] (out overwritten). One call
 // per head keeps the query or the output in registers across all rows.
@@ -73,6 +76,7 @@ struct KernelTable {
   VecDotFn vec_dot[kTypeSlots] = {};    // indexed by weight TensorType
   VecDot4Fn vec_dot4[kTypeSlots] = {};  // optional
   VecDot4x2Fn vec_dot4x2[kTypeSlots] = {};  // optional; used before vec_dot4 where present
+  VecDot2x2Fn vec_dot2x2[kTypeSlots] = {};  // optional; for the last two or three tokens
   Act act[kTypeSlots] = {};             // activation format vec_dot[t] expects (default_activations)
   QuantizeFn quantize_q8a = nullptr;    // float row → Q8A
   QuantizeFn quantize_q8_K = nullptr;   // float row → Q8_K

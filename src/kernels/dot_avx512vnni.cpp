@@ -229,15 +229,20 @@ void dot4_groups(int64_t n, const void* wv, const void* av, size_t stride, float
   }
 }
 
-// Two weight rows against four activation rows: every activation group is loaded once for
-// both rows (the offset seeds and scales too), which halves the activation traffic that
-// limits dot4 when the weights stream past.
-template <typename F>
-void dot4x2_groups(int64_t n, const void* wv, size_t w_stride, const void* av, size_t stride, float* out) {
+// Two weight rows against T = 4 or 2 activation rows (out[T·r + t]): every activation group
+// is loaded once for both rows (the offset seeds and scales too), which halves the activation
+// traffic that limits dot4 when the weights stream past.
+//
+// With two tokens, one unpack-and-add step of the transpose leaves lanes 4k + {0, 2} holding
+// halves of token 0's sum for block k and 4k + {1, 3} token 1's; the scales are laid out the
+// same way and the halves meet again in the final sum.
+template <typename F, int T>
+void dot_rows2_groups(int64_t n, const void* wv, size_t w_stride, const void* av, size_t stride, float* out) {
+  static_assert(T == 4 || T == 2);
   const uint8_t* w[2] = {static_cast<const uint8_t*>(wv), static_cast<const uint8_t*>(wv) + w_stride};
   const uint8_t* ab = static_cast<const uint8_t*>(av);
   const BlockQ8X* a[4];
-  for (int t = 0; t < 4; ++t) a[t] = reinterpret_cast<const BlockQ8X*>(ab + t * stride);
+  for (int t = 0; t < 4; ++t) a[t] = reinterpret_cast<const BlockQ8X*>(ab + (t % T) * stride);
   const int64_t nb = n / QK, ng = nb / 4;
   const F f;
   __m512 acc[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
@@ -247,15 +252,16 @@ void dot4x2_groups(int64_t n, const void* wv, size_t w_stride, const void* av, s
     // row: one 40 groups ahead into L1, and one 8 KiB ahead (two pages: the page walk and the
     // DRAM fetch start early) into L2. On the 1.1B Q4_0 model, four tokens' matmuls took
     // 57 ms with neither, 37-38 ms with the near one and 32 ms with both (2 threads, Zen 4;
-    // 4-12 KiB all did about as well). Prefetches past the end of the matrix are harmless.
+    // 4-12 KiB all did about as well). The same far prefetch made the one-token kernel 60 %
+    // slower, so it is only here. Prefetches past the end of the matrix are harmless.
     constexpr int kNear = 40 * F::kGroupBytes, kFar = 8192;
     for (int r = 0; r < 2; ++r) {
       _mm_prefetch(reinterpret_cast<const char*>(w[r] + F::kGroupBytes * g + kNear), _MM_HINT_T0);
       _mm_prefetch(reinterpret_cast<const char*>(w[r] + F::kGroupBytes * g + kFar), _MM_HINT_T1);
     }
     const Group q[2] = {f.unpack(w[0] + F::kGroupBytes * g), f.unpack(w[1] + F::kGroupBytes * g)};
-    __m512i s[2][4];
-    for (int t = 0; t < 4; ++t) {
+    __m512i s[2][T];
+    for (int t = 0; t < T; ++t) {
       const BlockQ8X& ag = a[t][g];
       const __m512i seed = _mm512_slli_epi32(load512(ag.nsum), F::kOffsetShift);
       __m512i alo = load512(ag.lo), ahi = load512(ag.hi);
@@ -263,13 +269,26 @@ void dot4x2_groups(int64_t n, const void* wv, size_t w_stride, const void* av, s
       keep_in_register(ahi);
       for (int r = 0; r < 2; ++r) s[r][t] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(seed, q[r].lo, alo), q[r].hi, ahi);
     }
+    // (With T = 2, a[2] and a[3] are a[0] and a[1] again: the lanes the halves are in.)
     const __m512 da = scales_by_block(a, g);
-    for (int r = 0; r < 2; ++r) acc[r] = scale_add(sums_by_block(s[r][0], s[r][1], s[r][2], s[r][3]), q[r].d, da, acc[r]);
+    for (int r = 0; r < 2; ++r) {
+      __m512i sums;
+      if constexpr (T == 4) {
+        sums = sums_by_block(s[r][0], s[r][1], s[r][2], s[r][3]);
+      } else {
+        sums = _mm512_add_epi32(_mm512_unpacklo_epi32(s[r][0], s[r][1]), _mm512_unpackhi_epi32(s[r][0], s[r][1]));
+      }
+      acc[r] = scale_add(sums, q[r].d, da, acc[r]);
+    }
   }
   for (int r = 0; r < 2; ++r) {
-    _mm_storeu_ps(out + 4 * r, sum_blocks(acc[r]));
-    if (4 * ng < nb)
-      for (int t = 0; t < 4; ++t) out[4 * r + t] += tail_dot<F>(w[r], 4 * ng, nb, a[t][ng]);
+    alignas(16) float lanes[4];
+    _mm_store_ps(lanes, sum_blocks(acc[r]));
+    for (int t = 0; t < T; ++t) {
+      float v = T == 4 ? lanes[t] : lanes[t] + lanes[t + 2];
+      if (4 * ng < nb) v += tail_dot<F>(w[r], 4 * ng, nb, a[t][ng]);
+      out[T * r + t] = v;
+    }
   }
 }
 
@@ -388,11 +407,13 @@ const KernelTable& avx512vnni_table() {
     // One token keeps the AVX2 Q4_0 kernel (same Q8X layout): it generated 46-48 tokens/s on
     // the 1.1B model against 42-43 for dot_groups<Q4_0Format>, measured back to back on Zen 4.
     t.vec_dot4[int(TensorType::Q4_0)] = dot4_groups<Q4_0Format>;
-    t.vec_dot4x2[int(TensorType::Q4_0)] = dot4x2_groups<Q4_0Format>;
+    t.vec_dot4x2[int(TensorType::Q4_0)] = dot_rows2_groups<Q4_0Format, 4>;
+    t.vec_dot2x2[int(TensorType::Q4_0)] = dot_rows2_groups<Q4_0Format, 2>;
     t.act[int(TensorType::Q4_0)] = Act::Q8X;
     t.vec_dot[int(TensorType::Q8_0)] = dot_groups<Q8_0Format>;
     t.vec_dot4[int(TensorType::Q8_0)] = dot4_groups<Q8_0Format>;
-    t.vec_dot4x2[int(TensorType::Q8_0)] = dot4x2_groups<Q8_0Format>;
+    t.vec_dot4x2[int(TensorType::Q8_0)] = dot_rows2_groups<Q8_0Format, 4>;
+    t.vec_dot2x2[int(TensorType::Q8_0)] = dot_rows2_groups<Q8_0Format, 2>;
     t.act[int(TensorType::Q8_0)] = Act::Q8X;
     t.vec_dot[int(TensorType::Q4_K)] = dot_q4_K;
     t.vec_dot4[int(TensorType::Q4_K)] = dot4_q4_K;

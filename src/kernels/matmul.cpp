@@ -232,6 +232,7 @@ struct Job {
   VecDotFn dot = {};
   VecDot4Fn dot4 = {};
   VecDot4x2Fn dot4x2 = {};
+  VecDot2x2Fn dot2x2 = {};
   QuantizeFn quantize = {};
   const uint8_t* w = {};
   size_t w_row_bytes = {};
@@ -271,17 +272,25 @@ void dot_tile(const Job& j, int64_t r0, int64_t r1, int64_t t0, int64_t t1) {
       dst = c0 == 0 ? v : dst + v;
     };
     int64_t r = r0;
-    if (j.dot4x2 != nullptr) {
-      // Pairs of rows against the token block's full groups of four; any other token below.
+    if (j.dot4x2 != nullptr || j.dot2x2 != nullptr) {
+      // Pairs of rows against the token block's groups of four, then of two; any other token
+      // below.
       float out8[8];
       for (; r + 2 <= r1; r += 2) {
         const uint8_t* wr = j.w + r * j.w_row_bytes + chunk * j.w_chunk_bytes;
         int64_t t = t0;
-        for (; t + 4 <= t1; t += 4) {
+        for (; j.dot4x2 != nullptr && t + 4 <= t1; t += 4) {
           j.dot4x2(kc, wr, j.w_row_bytes, act + t * j.act_row_bytes, j.act_row_bytes, out8);
           for (int k = 0; k < 4; ++k) {
             put(t + k, r, out8[k]);
             put(t + k, r + 1, out8[4 + k]);
+          }
+        }
+        for (; j.dot2x2 != nullptr && t + 2 <= t1; t += 2) {
+          j.dot2x2(kc, wr, j.w_row_bytes, act + t * j.act_row_bytes, j.act_row_bytes, out8);
+          for (int k = 0; k < 2; ++k) {
+            put(t + k, r, out8[k]);
+            put(t + k, r + 1, out8[2 + k]);
           }
         }
         for (; t < t1; ++t) {
@@ -359,6 +368,7 @@ void matmul_with(const KernelTable& table, const Weight& w, const float* x, int6
   j.dot = table.vec_dot[int(w.type)];
   j.dot4 = table.vec_dot4[int(w.type)];
   j.dot4x2 = n_tokens >= 4 ? table.vec_dot4x2[int(w.type)] : nullptr;
+  j.dot2x2 = n_tokens >= 2 ? table.vec_dot2x2[int(w.type)] : nullptr;
   j.w = static_cast<const uint8_t*>(w.data);
   j.w_row_bytes = gguf::row_bytes(w.type, uint64_t(w.cols));
   j.x = x;

@@ -50,6 +50,8 @@ inline int expect_kernels_match_generic(const KernelTable& k, std::initializer_l
       w2.insert(w2.end(), w.begin(), w.end());
       float eight[8] = {0, 0, 0, 0, 0, 0, 0, 0};
       if (k.vec_dot4x2[int(t)] != nullptr) k.vec_dot4x2[int(t)](n, w2.data(), w.size(), acts.data(), stride, eight);
+      float two_by_two[4] = {0, 0, 0, 0};
+      if (k.vec_dot2x2[int(t)] != nullptr) k.vec_dot2x2[int(t)](n, w2.data(), w.size(), acts.data(), stride, two_by_two);
       for (int tok = 0; tok < 4; ++tok) {
         const uint8_t* a = acts.data() + tok * stride;
         dequantize_activation(at, a, ad.data(), n);
@@ -65,6 +67,10 @@ inline int expect_kernels_match_generic(const KernelTable& k, std::initializer_l
           EXPECT_NEAR(eight[tok], want, tol) << "2-row kernel, row 0, n=" << n;
           EXPECT_NEAR(eight[4 + tok], want, tol) << "2-row kernel, row 1, n=" << n;
         }
+        if (k.vec_dot2x2[int(t)] != nullptr && tok < 2) {
+          EXPECT_NEAR(two_by_two[tok], want, tol) << "2-row 2-token kernel, row 0, n=" << n;
+          EXPECT_NEAR(two_by_two[2 + tok], want, tol) << "2-row 2-token kernel, row 1, n=" << n;
+        }
         ++checked;
       }
     }
@@ -73,10 +79,10 @@ inline int expect_kernels_match_generic(const KernelTable& k, std::initializer_l
 }
 
 // matmul through table k against the generic table, several tokens (token blocking and the
-// four-token kernels).
+// four- and two-token kernels: 11 = 4 + 4 + 2 + 1).
 inline void expect_matmul_matches_generic(const KernelTable& k, std::initializer_list<gguf::TensorType> types) {
   ThreadPool pool(2);
-  const int64_t rows = 24, cols = 1536, n_tokens = 9;
+  const int64_t rows = 24, cols = 1536, n_tokens = 11;
   const auto x = random_row(size_t(cols * n_tokens), 3);
   for (gguf::TensorType t : types) {
     SCOPED_TRACE(std::string(gguf::tensor_type_name(t)));

@@ -225,6 +225,17 @@ TEST(Dot, FourTokenKernelsMatchSingleDots) {
             EXPECT_NEAR(out8[4 * r + tok], one, 1e-5 * (std::fabs(one) + 1)) << "two rows: row " << r << " token " << tok;
           }
       }
+      if (k.vec_dot2x2[int(t)] != nullptr) {
+        // Two rows against the first two tokens.
+        const auto w2 = test::random_blocks(t, 2 * n, 79);
+        float out4[4];
+        k.vec_dot2x2[int(t)](n, w2.data(), w2.size() / 2, acts.data(), stride, out4);
+        for (int r = 0; r < 2; ++r)
+          for (int tok = 0; tok < 2; ++tok) {
+            const float one = k.vec_dot[int(t)](n, w2.data() + r * w2.size() / 2, acts.data() + tok * stride);
+            EXPECT_NEAR(out4[2 * r + tok], one, 1e-5 * (std::fabs(one) + 1)) << "two rows, two tokens: row " << r << " token " << tok;
+          }
+      }
     }
   }
 }
@@ -337,7 +348,7 @@ TEST(Matmul, WithinQuantizationBoundOnEveryIsa) {
       // 1280 columns: float weights go through two column chunks (1024 + 256).
       const int64_t rows = 37, cols = 1280;
       const Matrix m = make_matrix(t, rows, cols, 1234);
-      for (int64_t n_tokens : {1, 3, 9}) {
+      for (int64_t n_tokens : {1, 2, 3, 6, 9}) {  // 2, 3, 6: the two-token kernels
         const auto x = test::random_row(size_t(cols * n_tokens), 99 + uint32_t(n_tokens));
         std::vector<float> y(size_t(rows * n_tokens), NAN);
         matmul_with(k, m.weight(), x.data(), n_tokens, y.data(), pool);
