@@ -403,7 +403,9 @@ void matmul_with(const KernelTable& table, const Weight& w, const float* x, int6
   j.token_block = std::max<int64_t>(4, int64_t(kTokenBlockBytes / j.a_chunk_bytes) & ~int64_t(3));
   // About eight tiles per thread and token block: enough to even out uneven cores.
   const int64_t nth = parallel ? pool.size() : 1;
-  j.rows_per_tile = std::clamp<int64_t>(w.rows / (nth * 8), n_tokens == 1 ? 16 : 4, n_tokens == 1 ? 512 : 64);
+  // Even, so rows pair up as (2i, 2i + 1) for the two-row kernels whatever the thread count:
+  // which kernel computes a row must not depend on it, or the rounding would.
+  j.rows_per_tile = std::clamp<int64_t>(w.rows / (nth * 8), n_tokens == 1 ? 16 : 4, n_tokens == 1 ? 512 : 64) & ~int64_t(1);
 
   if (parallel) {
     pool.run([&j](int ith, int nth) { dot_rows(j, ith, nth); });

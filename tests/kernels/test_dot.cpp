@@ -390,21 +390,24 @@ TEST(Matmul, IsaPathsAgreeOnLargerShapes) {
 }
 
 TEST(Matmul, SameResultForAnyThreadCount) {
-  // Each output is computed whole by one thread with the same code, so the split must not
-  // change a single bit.
-  const Matrix m = make_matrix(TensorType::Q4_K, 301, 2048, 8);
-  const auto x = test::random_row(2048 * 5, 9);
-  std::vector<float> ref5(301 * 5), ref1(301);
-  ThreadPool one(1);
-  matmul(m.weight(), x.data(), 5, ref5.data(), one);
-  matmul(m.weight(), x.data(), 1, ref1.data(), one);
-  for (int n : {2, 3, 4}) {
-    ThreadPool pool(n);
-    std::vector<float> y5(ref5.size()), y1(ref1.size());
-    matmul(m.weight(), x.data(), 5, y5.data(), pool);
-    matmul(m.weight(), x.data(), 1, y1.data(), pool);
-    EXPECT_EQ(y5, ref5) << n << " threads";
-    EXPECT_EQ(y1, ref1) << n << " threads";
+  // Each output is computed whole by one thread with the same code (rows pair up the same way
+  // for the two-row kernels), so the split must not change a single bit. 301 rows: an odd
+  // one out; 5 and 3 tokens: the four- and two-token kernels plus a single one.
+  for (TensorType t : {TensorType::Q4_K, TensorType::Q4_0}) {
+    SCOPED_TRACE(name(t));
+    const Matrix m = make_matrix(t, 301, 2048, 8);
+    const auto x = test::random_row(2048 * 5, 9);
+    ThreadPool one(1);
+    for (int64_t n_tokens : {5, 3, 1}) {
+      std::vector<float> ref(size_t(301 * n_tokens));
+      matmul(m.weight(), x.data(), n_tokens, ref.data(), one);
+      for (int n : {2, 3, 4}) {
+        ThreadPool pool(n);
+        std::vector<float> y(ref.size());
+        matmul(m.weight(), x.data(), n_tokens, y.data(), pool);
+        EXPECT_EQ(y, ref) << n << " threads, " << n_tokens << " tokens";
+      }
+    }
   }
 }
 
