@@ -522,14 +522,17 @@ HEARTH_INLINE __m256i sums_by_block(__m256i s0, __m256i s1, __m256i s2, __m256i 
   return _mm256_add_epi32(_mm256_unpacklo_epi64(a, b), _mm256_unpackhi_epi64(a, b));
 }
 
-// R weight rows (w, w + w_stride, …) against four activation rows: out[4r + t]. Each half
-// group of a row is unpacked once for the four tokens; with two rows the second reads the
-// activation group while it is still in L1.
-template <int R>
-void dot4xr_q4_0_x(int64_t n, const void* wv, size_t w_stride, const void* av, size_t stride, float* out) {
+// R weight rows (w, w + w_stride, …) against T = 4 or 2 activation rows: out[T·r + t]. Each
+// half group of a row is unpacked once for the T tokens; with two rows the second reads the
+// activation group while it is still in L1. With two tokens the transpose stops after its
+// first step: lanes 4k + {0, 2} hold halves of token 0's sum, 4k + {1, 3} token 1's, the
+// scales are laid out alike, and the halves are added at the end.
+template <int R, int T>
+void dot_rows_q4_0_x(int64_t n, const void* wv, size_t w_stride, const void* av, size_t stride, float* out) {
+  static_assert(T == 4 || T == 2);
   const uint8_t* ab = static_cast<const uint8_t*>(av);
   const BlockQ8X* a[4];
-  for (int t = 0; t < 4; ++t) a[t] = reinterpret_cast<const BlockQ8X*>(ab + t * stride);
+  for (int t = 0; t < 4; ++t) a[t] = reinterpret_cast<const BlockQ8X*>(ab + (t % T) * stride);
   const int64_t nb = n / QK, ng = nb / 4;
   __m256 acc[R];
   for (__m256& v : acc) v = _mm256_setzero_ps();
@@ -542,26 +545,38 @@ void dot4xr_q4_0_x(int64_t n, const void* wv, size_t w_stride, const void* av, s
       da = _mm256_blend_ps(da, _mm256_loadu_ps(a[3][g].d + 8 * h), 0x88);
       for (int r = 0; r < R; ++r) {
         const uint8_t* w = static_cast<const uint8_t*>(wv) + r * w_stride;
-        if (h == 0) _mm_prefetch(reinterpret_cast<const char*>(w + 72 * (g + 40)), _MM_HINT_T0);
+        if (h == 0) {
+          // Near into L1 and far (two pages) into L2, as in the VNNI two-row kernel.
+          _mm_prefetch(reinterpret_cast<const char*>(w + 72 * (g + 40)), _MM_HINT_T0);
+          if (R > 1) _mm_prefetch(reinterpret_cast<const char*>(w + 72 * g + 8192), _MM_HINT_T1);
+        }
         const Q4Half u = unpack_q4_0_half(w + 72 * g, h);
-        const __m256i s = sums_by_block(q4_0_half_isum(u, a[0][g], h), q4_0_half_isum(u, a[1][g], h),
-                                        q4_0_half_isum(u, a[2][g], h), q4_0_half_isum(u, a[3][g], h));
+        __m256i s;
+        if constexpr (T == 4) {
+          s = sums_by_block(q4_0_half_isum(u, a[0][g], h), q4_0_half_isum(u, a[1][g], h),
+                            q4_0_half_isum(u, a[2][g], h), q4_0_half_isum(u, a[3][g], h));
+        } else {
+          const __m256i s0 = q4_0_half_isum(u, a[0][g], h), s1 = q4_0_half_isum(u, a[1][g], h);
+          s = _mm256_add_epi32(_mm256_unpacklo_epi32(s0, s1), _mm256_unpackhi_epi32(s0, s1));
+        }
         acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(u.d, da), acc[r]);
       }
     }
   }
   for (int r = 0; r < R; ++r) {
-    const __m128 v = _mm_add_ps(_mm256_castps256_ps128(acc[r]), _mm256_extractf128_ps(acc[r], 1));
-    _mm_storeu_ps(out + 4 * r, v);
-    if (4 * ng < nb) {
-      const auto* w = reinterpret_cast<const BlockQ4_0*>(static_cast<const uint8_t*>(wv) + r * w_stride);
-      for (int t = 0; t < 4; ++t) out[4 * r + t] += q8x_tail_dot(w, 4 * ng, nb, a[t][ng]);
+    alignas(16) float lanes[4];
+    _mm_store_ps(lanes, _mm_add_ps(_mm256_castps256_ps128(acc[r]), _mm256_extractf128_ps(acc[r], 1)));
+    const auto* w = reinterpret_cast<const BlockQ4_0*>(static_cast<const uint8_t*>(wv) + r * w_stride);
+    for (int t = 0; t < T; ++t) {
+      float v = T == 4 ? lanes[t] : lanes[t] + lanes[t + 2];
+      if (4 * ng < nb) v += q8x_tail_dot(w, 4 * ng, nb, a[t][ng]);
+      out[T * r + t] = v;
     }
   }
 }
 
 void dot4_q4_0_x(int64_t n, const void* wv, const void* av, size_t stride, float* out) {
-  dot4xr_q4_0_x<1>(n, wv, 0, av, stride, out);
+  dot_rows_q4_0_x<1, 4>(n, wv, 0, av, stride, out);
 }
 
 // ---- attention over an fp16 cache ------------------------------------------------------------
@@ -683,7 +698,8 @@ constexpr KernelTable make_table() {
   t.vec_dot4[int(TensorType::F16)] = dot4_float<uint16_t, load_f16x8, h2f>;
   t.vec_dot4[int(TensorType::BF16)] = dot4_float<uint16_t, load_bf16x8, bf16_scalar>;
   t.vec_dot4[int(TensorType::Q4_0)] = dot4_q4_0_x;
-  t.vec_dot4x2[int(TensorType::Q4_0)] = dot4xr_q4_0_x<2>;
+  t.vec_dot4x2[int(TensorType::Q4_0)] = dot_rows_q4_0_x<2, 4>;
+  t.vec_dot2x2[int(TensorType::Q4_0)] = dot_rows_q4_0_x<2, 2>;
   t.vec_dot4[int(TensorType::Q4_1)] = dot4_blocks<BlockQ4_1, false, unpack_q4_1, offset_q4_1>;
   t.vec_dot4[int(TensorType::Q5_0)] = dot4_blocks<BlockQ5_0, false, unpack_q5_0, offset_q5_0>;
   t.vec_dot4[int(TensorType::Q5_1)] = dot4_blocks<BlockQ5_1, false, unpack_q5_1, offset_q5_1>;
