@@ -249,6 +249,11 @@ struct Job {
   size_t w_chunk_bytes = 0, a_chunk_bytes = 0;
   int64_t rows_per_tile = {};
   std::atomic<int64_t> next_tile{0};
+  // Decode steps (one token block): thread i owns a contiguous range of tiles, packed as
+  // front << 32 | back, takes from its front and, when it runs dry, from others' backs.
+  static constexpr int kMaxRanges = 64;
+  int n_ranges = 0;
+  std::atomic<uint64_t> ranges[kMaxRanges];
   float* y = nullptr;
 };
 
@@ -314,22 +319,54 @@ void dot_tile(const Job& j, int64_t r0, int64_t r1, int64_t t0, int64_t t1) {
   }
 }
 
-// Threads take tiles from a shared counter rather than a fixed share of the rows, so a core
-// that is slowed down (by another process, or a busy sibling hyper-thread) does less of the
-// work instead of holding everyone up. Tiles run token block by token block, so the threads
-// work on the same activations (hot in cache) at the same time. Each output is still computed
-// whole by one thread, so results do not depend on the thread count.
-void dot_rows(Job& j, int ith, int nth) {
+// Threads take tiles dynamically rather than a fixed share of the rows, so a core that is
+// slowed down (by another process, or a busy sibling hyper-thread) does less of the work
+// instead of holding everyone up. Each output is still computed whole by one thread, so
+// results do not depend on the thread count.
+//
+// A decode step (one token block) streams the weights once: each thread starts on its own
+// contiguous range of tiles and walks it front to back, so its reads stay one sequential
+// stream the hardware prefetcher can follow; a thread that is done takes tiles from the back
+// of another's range. (With tiles dealt from one shared counter, four times smaller tiles
+// made one-token steps 8 % slower: crossing to a tile elsewhere costs. Ranges made one- and
+// four-token steps of the 1.1B Q4_0 model 3-5 % faster, configurations alternated in one run.)
+// Prompt chunks (several token blocks) deal tiles from one counter, token block by token
+// block, so the threads work on the same activations (hot in cache) at the same time.
+uint64_t pack_range(uint32_t front, uint32_t back) { return uint64_t(front) << 32 | back; }
+
+// Claims a tile of range r from its front (own range) or back (another's); -1 if empty.
+int64_t claim(std::atomic<uint64_t>& r, bool front) {
+  uint64_t cur = r.load(std::memory_order_relaxed);
+  for (;;) {
+    const uint32_t f = uint32_t(cur >> 32), b = uint32_t(cur);
+    if (f >= b) return -1;
+    const uint64_t next = front ? pack_range(f + 1, b) : pack_range(f, b - 1);
+    if (r.compare_exchange_weak(cur, next, std::memory_order_relaxed)) return front ? f : b - 1;
+  }
+}
+
+void run_tile(const Job& j, int64_t k, int64_t row_chunks) {
+  const int64_t tb = k / row_chunks, rc = k % row_chunks;
+  const int64_t r0 = rc * j.rows_per_tile, r1 = std::min(j.rows, r0 + j.rows_per_tile);
+  const int64_t t0 = tb * j.token_block, t1 = std::min(j.n_tokens, t0 + j.token_block);
+  dot_tile(j, r0, r1, t0, t1);
+}
+
+void dot_rows(Job& j, int ith) {
   const int64_t row_chunks = (j.rows + j.rows_per_tile - 1) / j.rows_per_tile;
   const int64_t token_blocks = (j.n_tokens + j.token_block - 1) / j.token_block;
   const int64_t tiles = row_chunks * token_blocks;
-  for (int64_t k = j.next_tile.fetch_add(1, std::memory_order_relaxed); k < tiles;
-       k = j.next_tile.fetch_add(1, std::memory_order_relaxed)) {
-    const int64_t tb = k / row_chunks, rc = k % row_chunks;
-    const int64_t r0 = rc * j.rows_per_tile, r1 = std::min(j.rows, r0 + j.rows_per_tile);
-    const int64_t t0 = tb * j.token_block, t1 = std::min(j.n_tokens, t0 + j.token_block);
-    dot_tile(j, r0, r1, t0, t1);
+  if (j.n_ranges > 0) {
+    for (int64_t k = claim(j.ranges[ith], true); k >= 0; k = claim(j.ranges[ith], true)) run_tile(j, k, row_chunks);
+    for (int d = 1; d < j.n_ranges; ++d) {
+      std::atomic<uint64_t>& other = j.ranges[(ith + d) % j.n_ranges];
+      for (int64_t k = claim(other, false); k >= 0; k = claim(other, false)) run_tile(j, k, row_chunks);
+    }
+    return;
   }
+  for (int64_t k = j.next_tile.fetch_add(1, std::memory_order_relaxed); k < tiles;
+       k = j.next_tile.fetch_add(1, std::memory_order_relaxed))
+    run_tile(j, k, row_chunks);
 }
 
 // Below this many multiply-adds a matmul is done on the calling thread: waking the pool costs
@@ -412,10 +449,16 @@ void matmul_with(const KernelTable& table, const Weight& w, const float* x, int6
   // which kernel computes a row must not depend on it, or the rounding would.
   j.rows_per_tile = std::clamp<int64_t>(w.rows / (nth * 8), n_tokens == 1 ? 16 : 4, n_tokens == 1 ? 512 : 64) & ~int64_t(1);
 
+  if (parallel && j.n_tokens <= j.token_block && nth <= Job::kMaxRanges) {
+    const int64_t tiles = (j.rows + j.rows_per_tile - 1) / j.rows_per_tile;
+    j.n_ranges = int(nth);
+    for (int i = 0; i < j.n_ranges; ++i)
+      j.ranges[i].store(pack_range(uint32_t(tiles * i / nth), uint32_t(tiles * (i + 1) / nth)), std::memory_order_relaxed);
+  }
   if (parallel) {
-    pool.run([&j](int ith, int nth) { dot_rows(j, ith, nth); });
+    pool.run([&j](int ith, int) { dot_rows(j, ith); });
   } else {
-    dot_rows(j, 0, 1);
+    dot_rows(j, 0);
   }
 }
 
