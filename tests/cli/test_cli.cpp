@@ -73,6 +73,16 @@ TEST(Cli, BenchJsonReportsSpeedBandwidthAndEfficiency) {
   // The efficiencies are exactly the documented ratios of the reported figures.
   EXPECT_NEAR(j["generation_efficiency"].get<double>(), bytes * tg / (triad * 1e9), 1e-9);
   EXPECT_NEAR(j["generation_efficiency_reads"].get<double>(), bytes * tg / (reads * 1e9), 1e-9);
+  // And per repetition, against the bandwidth measured right after each one.
+  const auto& p = j["paired"];
+  ASSERT_EQ(p["triad_gb_per_s"].size(), 2u);
+  ASSERT_EQ(p["generation_efficiency"]["samples"].size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    const double tg_i = j["tg_tokens_per_s"]["samples"][i], triad_i = p["triad_gb_per_s"][i], reads_i = p["read_gb_per_s"][i];
+    EXPECT_GT(triad_i, 0);
+    EXPECT_NEAR(p["generation_efficiency"]["samples"][i].get<double>(), bytes * tg_i / (triad_i * 1e9), 1e-9);
+    EXPECT_NEAR(p["generation_efficiency_reads"]["samples"][i].get<double>(), bytes * tg_i / (reads_i * 1e9), 1e-9);
+  }
 }
 
 TEST(Cli, ShowJsonOnEveryTestdataFile) {
