@@ -10,6 +10,7 @@
 #include <cstring>
 #include <new>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kernels/dispatch.h"
@@ -214,26 +215,18 @@ TEST(Dot, FourTokenKernelsMatchSingleDots) {
         const float one = k.vec_dot[int(t)](n, w.data(), acts.data() + tok * stride);
         EXPECT_NEAR(out[tok], one, 1e-5 * (std::fabs(one) + 1)) << "token " << tok;
       }
-      if (k.vec_dot4x2[int(t)] != nullptr) {
-        // Two rows (this one and another) against the same four tokens.
-        const auto w2 = test::random_blocks(t, 2 * n, 78);
+      // Two rows (this one and another) against the first four, then two, tokens.
+      const auto w2 = test::random_blocks(t, 2 * n, 78);
+      const std::pair<VecDot4x2Fn, int> two_row[] = {{k.vec_dot4x2[int(t)], 4}, {k.vec_dot2x2[int(t)], 2}};
+      for (const auto& [kernel, tokens] : two_row) {
+        if (kernel == nullptr) continue;
         float out8[8];
-        k.vec_dot4x2[int(t)](n, w2.data(), w2.size() / 2, acts.data(), stride, out8);
+        kernel(n, w2.data(), w2.size() / 2, acts.data(), stride, out8);
         for (int r = 0; r < 2; ++r)
-          for (int tok = 0; tok < 4; ++tok) {
+          for (int tok = 0; tok < tokens; ++tok) {
             const float one = k.vec_dot[int(t)](n, w2.data() + r * w2.size() / 2, acts.data() + tok * stride);
-            EXPECT_NEAR(out8[4 * r + tok], one, 1e-5 * (std::fabs(one) + 1)) << "two rows: row " << r << " token " << tok;
-          }
-      }
-      if (k.vec_dot2x2[int(t)] != nullptr) {
-        // Two rows against the first two tokens.
-        const auto w2 = test::random_blocks(t, 2 * n, 79);
-        float out4[4];
-        k.vec_dot2x2[int(t)](n, w2.data(), w2.size() / 2, acts.data(), stride, out4);
-        for (int r = 0; r < 2; ++r)
-          for (int tok = 0; tok < 2; ++tok) {
-            const float one = k.vec_dot[int(t)](n, w2.data() + r * w2.size() / 2, acts.data() + tok * stride);
-            EXPECT_NEAR(out4[2 * r + tok], one, 1e-5 * (std::fabs(one) + 1)) << "two rows, two tokens: row " << r << " token " << tok;
+            EXPECT_NEAR(out8[tokens * r + tok], one, 1e-5 * (std::fabs(one) + 1))
+                << tokens << " tokens, two rows: row " << r << " token " << tok;
           }
       }
     }
