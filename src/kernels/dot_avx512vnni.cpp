@@ -413,7 +413,8 @@ const KernelTable& avx512vnni_table() {
     t.vec_dot[int(TensorType::Q8_0)] = dot_groups<Q8_0Format>;
     t.vec_dot4[int(TensorType::Q8_0)] = dot4_groups<Q8_0Format>;
     t.vec_dot4x2[int(TensorType::Q8_0)] = dot_rows2_groups<Q8_0Format, 4>;
-    t.vec_dot2x2[int(TensorType::Q8_0)] = dot_rows2_groups<Q8_0Format, 2>;
+    // No two-token Q8_0 kernel: its unpacking (16-byte loads and inserts) is too dear for two
+    // tokens; the one-token kernel twice took a 1.1B two-token step in 46-48 ms against 66-68.
     t.act[int(TensorType::Q8_0)] = Act::Q8X;
     t.vec_dot[int(TensorType::Q4_K)] = dot_q4_K;
     t.vec_dot4[int(TensorType::Q4_K)] = dot4_q4_K;
