@@ -380,20 +380,38 @@ float dot_q4_K(int64_t n, const void* wv, const void* av) {
   return _mm512_reduce_add_ps(acc) - hsum_ps(acc_m);
 }
 
-void dot4_q4_K(int64_t n, const void* wv, const void* av, size_t stride, float* out) {
+// T activation rows against one Q4_K row: each super-block is unpacked once for the T tokens.
+template <int T>
+void dot_tokens_q4_K(int64_t n, const void* wv, const void* av, size_t stride, float* out) {
   const BlockQ4_K* w = static_cast<const BlockQ4_K*>(wv);
   const uint8_t* ab = static_cast<const uint8_t*>(av);
-  const BlockQ8_K* a[4];
-  for (int t = 0; t < 4; ++t) a[t] = reinterpret_cast<const BlockQ8_K*>(ab + t * stride);
+  const BlockQ8_K* a[T];
+  for (int t = 0; t < T; ++t) a[t] = reinterpret_cast<const BlockQ8_K*>(ab + t * stride);
   __m512i scale_index[4], min_index;
   load_q4_K_indices(scale_index, &min_index);
-  __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
-  __m256 acc_m[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  __m512 acc[T];
+  __m256 acc_m[T];
+  for (int t = 0; t < T; ++t) {
+    acc[t] = _mm512_setzero_ps();
+    acc_m[t] = _mm256_setzero_ps();
+  }
   for (int64_t i = 0; i < n / QK_K; ++i) {
     const Q4KBlock u = unpack_q4_K(w[i], scale_index, min_index);
-    for (int t = 0; t < 4; ++t) q4_K_block_dot(u, a[t][i], acc[t], acc_m[t]);
+    for (int t = 0; t < T; ++t) q4_K_block_dot(u, a[t][i], acc[t], acc_m[t]);
   }
-  for (int t = 0; t < 4; ++t) out[t] = _mm512_reduce_add_ps(acc[t]) - hsum_ps(acc_m[t]);
+  for (int t = 0; t < T; ++t) out[t] = _mm512_reduce_add_ps(acc[t]) - hsum_ps(acc_m[t]);
+}
+
+void dot4_q4_K(int64_t n, const void* wv, const void* av, size_t stride, float* out) {
+  dot_tokens_q4_K<4>(n, wv, av, stride, out);
+}
+
+// The two-row, two-token slot filled row by row: two rows of Q4_K and their accumulators do
+// not fit in the registers (see docs/kernels.md), but one row unpacked once for both tokens
+// already halves the unpacking of a two-token decode step.
+void dot2x2_q4_K(int64_t n, const void* wv, size_t w_stride, const void* av, size_t stride, float* out) {
+  dot_tokens_q4_K<2>(n, wv, av, stride, out);
+  dot_tokens_q4_K<2>(n, static_cast<const uint8_t*>(wv) + w_stride, av, stride, out + 2);
 }
 
 }  // namespace
@@ -418,6 +436,7 @@ const KernelTable& avx512vnni_table() {
     t.act[int(TensorType::Q8_0)] = Act::Q8X;
     t.vec_dot[int(TensorType::Q4_K)] = dot_q4_K;
     t.vec_dot4[int(TensorType::Q4_K)] = dot4_q4_K;
+    t.vec_dot2x2[int(TensorType::Q4_K)] = dot2x2_q4_K;
     return t;
   }();
   return table;
