@@ -217,35 +217,37 @@ float dot_q4_K(int64_t n, const void* wv, const void* av) {
   return hsum_ps(acc) - hsum_ps(acc_m);
 }
 
-void dot4_q4_K(int64_t n, const void* wv, const void* av, size_t stride, float* out) {
+// T activation rows against one Q4_K row: each super-block is unpacked once for the T tokens.
+template <int T>
+void dot_tokens_q4_K(int64_t n, const void* wv, const void* av, size_t stride, float* out) {
   const BlockQ4_K* w = static_cast<const BlockQ4_K*>(wv);
   const uint8_t* ab = static_cast<const uint8_t*>(av);
-  const BlockQ8_K* a[4] = {reinterpret_cast<const BlockQ8_K*>(ab), reinterpret_cast<const BlockQ8_K*>(ab + stride),
-                           reinterpret_cast<const BlockQ8_K*>(ab + 2 * stride),
-                           reinterpret_cast<const BlockQ8_K*>(ab + 3 * stride)};
+  const BlockQ8_K* a[T];
+  for (int t = 0; t < T; ++t) a[t] = reinterpret_cast<const BlockQ8_K*>(ab + t * stride);
   const __m256i low4 = _mm256_set1_epi8(0x0f);
-  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  __m256 acc[T];
+  for (__m256& v : acc) v = _mm256_setzero_ps();
   for (int64_t i = 0; i < n / QK_K; ++i) {
     uint8_t sc[8], m[8];
     unpack_scales_k4(w[i].scales, sc, m);
     const __m256i scales = scales16_u8(sc);
     const float dw = h2f(w[i].d), dminw = h2f(w[i].dmin);
-    __m256i sumi[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),
-                       _mm256_setzero_si256()};
+    __m256i sumi[T];
+    for (__m256i& v : sumi) v = _mm256_setzero_si256();
 #pragma GCC unroll 4
     for (int k = 0; k < 4; ++k) {
       const __m256i bytes = load256(w[i].qs + 32 * k);
       const __m256i lo = _mm256_and_si256(bytes, low4);
       const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), low4);
       const __m256i s0 = pick16(scales, 2 * k, 2 * k), s1 = pick16(scales, 2 * k + 1, 2 * k + 1);
-      for (int t = 0; t < 4; ++t) {
+      for (int t = 0; t < T; ++t) {
         const int8_t* qa = a[t][i].qs + 64 * k;
         const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, load256(qa)), s0);
         const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, load256(qa + 32)), s1);
         sumi[t] = _mm256_add_epi32(sumi[t], _mm256_add_epi32(p0, p1));
       }
     }
-    for (int t = 0; t < 4; ++t) {
+    for (int t = 0; t < T; ++t) {
       // Fold the min term into the same accumulator: d·sumi − dmin·summ, both scaled by a.d.
       const __m256 mins = _mm256_cvtepi32_ps(mins_dot_bsums(m, a[t][i].bsums));
       const __m256 dv = _mm256_set1_ps(a[t][i].d * dw), dm = _mm256_set1_ps(a[t][i].d * dminw);
@@ -253,7 +255,17 @@ void dot4_q4_K(int64_t n, const void* wv, const void* av, size_t stride, float* 
       acc[t] = _mm256_fnmadd_ps(dm, mins, acc[t]);
     }
   }
-  for (int t = 0; t < 4; ++t) out[t] = hsum_ps(acc[t]);
+  for (int t = 0; t < T; ++t) out[t] = hsum_ps(acc[t]);
+}
+
+void dot4_q4_K(int64_t n, const void* wv, const void* av, size_t stride, float* out) {
+  dot_tokens_q4_K<4>(n, wv, av, stride, out);
+}
+
+// The two-row, two-token slot, row by row: each row unpacked once for both tokens.
+void dot2x2_q4_K(int64_t n, const void* wv, size_t w_stride, const void* av, size_t stride, float* out) {
+  dot_tokens_q4_K<2>(n, wv, av, stride, out);
+  dot_tokens_q4_K<2>(n, static_cast<const uint8_t*>(wv) + w_stride, av, stride, out + 2);
 }
 
 float dot_q5_K(int64_t n, const void* wv, const void* av) {
@@ -705,6 +717,7 @@ constexpr KernelTable make_table() {
   t.vec_dot4[int(TensorType::Q5_1)] = dot4_blocks<BlockQ5_1, false, unpack_q5_1, offset_q5_1>;
   t.vec_dot4[int(TensorType::Q8_0)] = dot4_blocks<BlockQ8_0, true, unpack_q8_0, nullptr>;
   t.vec_dot4[int(TensorType::Q4_K)] = dot4_q4_K;
+  t.vec_dot2x2[int(TensorType::Q4_K)] = dot2x2_q4_K;
   t.vec_dot4[int(TensorType::Q5_K)] = dot4_q5_K;
   t.vec_dot4[int(TensorType::Q6_K)] = dot4_q6_K;
   t.quantize_q8a = quantize_q8a;
