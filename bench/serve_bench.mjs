@@ -4,7 +4,7 @@
 // Needs only node (built-in fetch). Starts its own server unless --url is given.
 //
 //   node bench/serve_bench.mjs [--hearth build/release/hearth] [--model models/stories260K.gguf]
-//        [--tokens 128] [--streams 1,2,4,8] [--threads N] [--parallel 8] [--url http://127.0.0.1:11434]
+//        [--tokens 128] [--streams 1,2,4,8] [--threads N] [--parallel 8] [--rounds 3] [--url http://127.0.0.1:11434]
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 
@@ -18,6 +18,7 @@ const model = path.basename(modelPath, '.gguf');
 const tokens = Number(args.tokens ?? 128);
 const streams = (args.streams ?? '1,2,4,8').split(',').map(Number);
 const parallel = Number(args.parallel ?? Math.max(...streams));
+const rounds = Number(args.rounds ?? 3);
 
 async function startServer() {
   const a = ['serve', '--port', '0', '--models-dir', path.dirname(modelPath), '--model', model,
@@ -74,17 +75,29 @@ const prompts = ['Once upon a time', 'The little dog', 'Lily and Tom went to the
 const srv = args.url ? { url: args.url, stop() {} } : await startServer();
 try {
   await stream(srv.url, 'warm up');
-  console.log(`model ${model}, ${tokens} tokens per stream`);
+  console.log(`model ${model}, ${tokens} tokens per stream, ${rounds} rounds (stream counts alternated)`);
   console.log('streams  aggregate tok/s  per-stream tok/s  mean TTFT ms');
+  // Each round runs every stream count once, and the figures add up over the rounds: on a
+  // machine whose memory speed drifts, one stream and four measured minutes apart can land in
+  // different phases, and alternating them keeps the ratio between figures of the same time.
+  const sums = new Map(streams.map((k) => [k, { tokens: 0, wall: 0, ttft: 0, n: 0 }]));
+  for (let round = 0; round < rounds; ++round) {
+    for (const k of streams) {
+      const t0 = performance.now();
+      const rs = await Promise.all(Array.from({ length: k }, (_, i) => stream(srv.url, prompts[i % prompts.length] + ` (${i})`)));
+      const s = sums.get(k);
+      s.wall += (performance.now() - t0) / 1000;
+      s.tokens += rs.reduce((a, r) => a + r.n, 0);
+      s.ttft += rs.reduce((a, r) => a + r.ttft, 0);
+      s.n += rs.length;
+    }
+  }
   let base = 0;
   for (const k of streams) {
-    const t0 = performance.now();
-    const rs = await Promise.all(Array.from({ length: k }, (_, i) => stream(srv.url, prompts[i % prompts.length] + ` (${i})`)));
-    const wall = (performance.now() - t0) / 1000;
-    const total = rs.reduce((s, r) => s + r.n, 0);
-    const agg = total / wall;
+    const s = sums.get(k);
+    const agg = s.tokens / s.wall;
     if (k === 1) base = agg;
-    const ttft = rs.reduce((s, r) => s + r.ttft, 0) / rs.length * 1000;
+    const ttft = s.ttft / s.n * 1000;
     console.log(`${String(k).padStart(7)}  ${agg.toFixed(1).padStart(15)}  ${(agg / k).toFixed(1).padStart(16)}  ${ttft.toFixed(1).padStart(12)}` +
       (k > 1 && base ? `   (${(agg / base).toFixed(2)}x of 1 stream)` : ''));
   }
