@@ -248,6 +248,7 @@ struct Job {
   int64_t k_chunk = {};
   size_t w_chunk_bytes = 0, a_chunk_bytes = 0;
   int64_t rows_per_tile = {};
+  int64_t row_chunks = {}, tiles = {};  // tiles: row chunks × token blocks
   std::atomic<int64_t> next_tile{0};
   // Decode steps (one token block): thread i owns a contiguous range of tiles, packed as
   // front << 32 | back, takes from its front and, when it runs dry, from others' backs.
@@ -345,28 +346,25 @@ int64_t claim(std::atomic<uint64_t>& r, bool front) {
   }
 }
 
-void run_tile(const Job& j, int64_t k, int64_t row_chunks) {
-  const int64_t tb = k / row_chunks, rc = k % row_chunks;
+void run_tile(const Job& j, int64_t k) {
+  const int64_t tb = k / j.row_chunks, rc = k % j.row_chunks;
   const int64_t r0 = rc * j.rows_per_tile, r1 = std::min(j.rows, r0 + j.rows_per_tile);
   const int64_t t0 = tb * j.token_block, t1 = std::min(j.n_tokens, t0 + j.token_block);
   dot_tile(j, r0, r1, t0, t1);
 }
 
 void dot_rows(Job& j, int ith) {
-  const int64_t row_chunks = (j.rows + j.rows_per_tile - 1) / j.rows_per_tile;
-  const int64_t token_blocks = (j.n_tokens + j.token_block - 1) / j.token_block;
-  const int64_t tiles = row_chunks * token_blocks;
   if (j.n_ranges > 0) {
-    for (int64_t k = claim(j.ranges[ith], true); k >= 0; k = claim(j.ranges[ith], true)) run_tile(j, k, row_chunks);
+    for (int64_t k = claim(j.ranges[ith], true); k >= 0; k = claim(j.ranges[ith], true)) run_tile(j, k);
     for (int d = 1; d < j.n_ranges; ++d) {
       std::atomic<uint64_t>& other = j.ranges[(ith + d) % j.n_ranges];
-      for (int64_t k = claim(other, false); k >= 0; k = claim(other, false)) run_tile(j, k, row_chunks);
+      for (int64_t k = claim(other, false); k >= 0; k = claim(other, false)) run_tile(j, k);
     }
     return;
   }
-  for (int64_t k = j.next_tile.fetch_add(1, std::memory_order_relaxed); k < tiles;
+  for (int64_t k = j.next_tile.fetch_add(1, std::memory_order_relaxed); k < j.tiles;
        k = j.next_tile.fetch_add(1, std::memory_order_relaxed))
-    run_tile(j, k, row_chunks);
+    run_tile(j, k);
 }
 
 // Below this many multiply-adds a matmul is done on the calling thread: waking the pool costs
@@ -449,11 +447,13 @@ void matmul_with(const KernelTable& table, const Weight& w, const float* x, int6
   // which kernel computes a row must not depend on it, or the rounding would.
   j.rows_per_tile = std::clamp<int64_t>(w.rows / (nth * 8), n_tokens == 1 ? 16 : 4, n_tokens == 1 ? 512 : 64) & ~int64_t(1);
 
+  j.row_chunks = (j.rows + j.rows_per_tile - 1) / j.rows_per_tile;
+  j.tiles = j.row_chunks * ((j.n_tokens + j.token_block - 1) / j.token_block);
   if (parallel && j.n_tokens <= j.token_block && nth <= Job::kMaxRanges) {
-    const int64_t tiles = (j.rows + j.rows_per_tile - 1) / j.rows_per_tile;
     j.n_ranges = int(nth);
     for (int i = 0; i < j.n_ranges; ++i)
-      j.ranges[i].store(pack_range(uint32_t(tiles * i / nth), uint32_t(tiles * (i + 1) / nth)), std::memory_order_relaxed);
+      j.ranges[i].store(pack_range(uint32_t(j.tiles * i / nth), uint32_t(j.tiles * (i + 1) / nth)),
+                        std::memory_order_relaxed);
   }
   if (parallel) {
     pool.run([&j](int ith, int) { dot_rows(j, ith); });
