@@ -404,6 +404,28 @@ TEST(Matmul, SameResultForAnyThreadCount) {
   }
 }
 
+TEST(Matmul, OneTokenEqualsEachRowsDot) {
+  // A one-token matmul walks rows r and r + rows/2 together (two streams per thread); every
+  // output must still be exactly that row's vec_dot, each once, the middle row of an odd
+  // count (which has no partner) included.
+  ThreadPool pool(2);
+  const int64_t rows = 301, cols = 2048;
+  const auto x = test::random_row(size_t(cols), 13);
+  for (Isa isa : available_isas()) {
+    const KernelTable& k = table_for(isa);
+    for (TensorType t : {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q6_K, TensorType::F16}) {
+      SCOPED_TRACE(std::string(isa_name(isa)) + " " + name(t));
+      const Matrix m = make_matrix(t, rows, cols, 12);
+      std::vector<float> y(size_t(rows), -1.0f);
+      matmul_with(k, m.weight(), x.data(), 1, y.data(), pool);
+      const auto a = activation(t, x, k);
+      const size_t rb = gguf::row_bytes(t, uint64_t(cols));
+      for (int64_t r = 0; r < rows; ++r)
+        ASSERT_EQ(y[size_t(r)], k.vec_dot[int(t)](cols, m.data.data() + size_t(r) * rb, a.data())) << "row " << r;
+    }
+  }
+}
+
 TEST(Matmul, DoesNotAllocateOnceWarm) {
   ThreadPool pool(2);
   const Matrix q = make_matrix(TensorType::Q4_0, 512, 1024, 3);
