@@ -404,7 +404,7 @@ TEST(Matmul, SameResultForAnyThreadCount) {
   }
 }
 
-TEST(Matmul, OneTokenEqualsEachRowsDot) {
+TEST(Matmul, OneTokenMatchesRowByRowDots) {
   // A one-token matmul walks rows r and r + rows/2 together (two streams per thread); every
   // output must still be exactly that row's vec_dot, each once, the middle row of an odd
   // count (which has no partner) included.
