@@ -1,10 +1,14 @@
 // Read-only memory mapping of a whole file. Model weights are used straight from the mapping,
-// never copied, so resident memory stays close to what is actually touched.
+// never copied, so resident memory stays close to what is actually touched. Files of 2 MiB and
+// more are mapped at a 2 MiB boundary with transparent huge pages requested, so a kernel that
+// caches the file in 2 MiB folios maps it with one TLB entry per 2 MiB (see mmap.cpp).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 
 namespace hearth {
 
@@ -29,5 +33,12 @@ class MappedFile {
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;
 };
+
+// How many bytes of the mappings overlapping [addr, addr + len) the kernel maps with huge
+// pages (FilePmdMapped + AnonHugePages in /proc/self/smaps), capped at len; nullopt where smaps
+// cannot be read (not Linux, /proc not mounted).
+std::optional<size_t> huge_page_bytes(const void* addr, size_t len);
+// The same count on smaps text, for the address range [begin, end).
+size_t huge_page_bytes_in_smaps(std::string_view smaps, uintptr_t begin, uintptr_t end);
 
 }  // namespace hearth
