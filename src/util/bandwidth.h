@@ -1,6 +1,7 @@
 // Memory bandwidth as the STREAM "triad" measures it (a[i] = b[i] + s * c[i]) over arrays much
 // larger than any cache. Token generation reads every weight once per token, so this figure is
-// the ceiling that `hearth bench` compares generation speed against.
+// the ceiling that `hearth bench` compares generation speed against. The arrays ask for 2 MiB
+// pages, as model mappings do (util/mmap.h), so both sides of that comparison read alike.
 #pragma once
 
 #include <cstddef>
