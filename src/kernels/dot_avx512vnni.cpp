@@ -184,40 +184,78 @@ float dot_groups(int64_t n, const void* wv, const void* av) {
   return sum;
 }
 
-// ---- Q4_0, one token: 256-bit registers ---------------------------------------------------------
+// ---- Q4_0 and Q8_0, one token: 256-bit registers ------------------------------------------------
 
-// For one token the 512-bit kernel loses to the same work in 256-bit halves. Zen 4, TSC cycles
-// per group with the weights in L2: 7.7 for dot_groups<Q4_0Format>, 8.0 for the AVX2 kernel,
-// 6.7 for this one; the word permutes that gather four 18-byte blocks into one register cost
-// more than two 16-byte loads per pair of blocks. (While the weights stream from memory the
-// three are within a few per cent of each other on the development VM.) Half h of group g
-// covers blocks 2h and 2h + 1, laid out as in the AVX2 kernel (dot_avx2.cpp); VPDPBUSD
-// replaces its maddubs-madd-add chain.
-float dot_q4_0_256(int64_t n, const void* wv, const void* av) {
+// For one token the 512-bit kernels lose to the same work in 256-bit halves. Zen 4, TSC cycles
+// per group with the weights in L2: Q4_0 7.7 for dot_groups<Q4_0Format>, 8.0 for the AVX2
+// kernel, 6.7 for this one; Q8_0 9.2 for dot_groups<Q8_0Format>, 7.9 (7.6 for 5632-value rows)
+// for this one. The word permutes that gather four blocks into one register cost more than
+// two 16-byte loads per pair of blocks. While the weights stream from memory the difference
+// mostly disappears: decoding the synthetic 1.1B Q8_0 model, kernels alternated in one
+// process, this one was 1-3 % faster. Half h of group g covers blocks 2h and 2h + 1, laid out
+// as in the AVX2 kernel (dot_avx2.cpp); VPDPBUSD replaces its maddubs-madd-add chain.
+
+// Half h of a group as VPDPBUSD operands: the first and second
+// 16-value halves of the two blocks as unsigned bytes (block 2h in the low 128 bits), and the
+// two scales as floats in Q8X's lanes.
+struct Half {
+  __m256i lo, hi;
+  __m256 d;
+};
+
+HEARTH_INLINE __m256 half_scales(const uint8_t* b0, const uint8_t* b1) {
+  uint16_t d0, d1;
+  std::memcpy(&d0, b0, 2);
+  std::memcpy(&d1, b1, 2);
+  const __m128 d01 = _mm_cvtph_ps(_mm_cvtsi32_si128(int(uint32_t(d0) | uint32_t(d1) << 16)));
+  return _mm256_permutevar8x32_ps(_mm256_castps128_ps256(d01), _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1));
+}
+
+struct Q4_0Half {
+  using Block = BlockQ4_0;
+  static constexpr int kOffsetShift = 3;
+  // Block 2h's 16 qs bytes and block 2h + 1's: low nibbles are the first halves.
+  static HEARTH_INLINE Half unpack(const uint8_t* b) {
+    const __m256i low4 = _mm256_set1_epi8(0x0f);
+    const __m256i q = _mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(b + 20), reinterpret_cast<const __m128i*>(b + 2));
+    return {_mm256_and_si256(q, low4), _mm256_and_si256(_mm256_srli_epi16(q, 4), low4), half_scales(b, b + 18)};
+  }
+};
+
+struct Q8_0Half {
+  using Block = BlockQ8_0;
+  static constexpr int kOffsetShift = 7;
+  // Bytes 0..15 and 16..31 of the two blocks' qs, flipped to unsigned.
+  static HEARTH_INLINE Half unpack(const uint8_t* b) {
+    const __m256i flip = _mm256_set1_epi8(char(0x80));
+    auto halves = [&](int off) {
+      return _mm256_xor_si256(_mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(b + 34 + off),
+                                                  reinterpret_cast<const __m128i*>(b + off)),
+                              flip);
+    };
+    return {halves(2), halves(18), half_scales(b, b + 34)};
+  }
+};
+
+template <typename H>
+float dot_halves_256(int64_t n, const void* wv, const void* av) {
   const uint8_t* w = static_cast<const uint8_t*>(wv);
   const BlockQ8X* a = static_cast<const BlockQ8X*>(av);
   const int64_t nb = n / QK, ng = nb / 4;
-  const __m256i low4 = _mm256_set1_epi8(0x0f);
-  const __m256i d_lanes = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
+  constexpr int kHalfBytes = 2 * sizeof(typename H::Block);
   __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
   for (int64_t g = 0; g < ng; ++g)
     for (int h = 0; h < 2; ++h) {
-      const uint8_t* b = w + 4 * sizeof(BlockQ4_0) * g + 2 * sizeof(BlockQ4_0) * h;  // block 2h
-      const __m256i q = _mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(b + 20), reinterpret_cast<const __m128i*>(b + 2));
-      uint16_t d0, d1;
-      std::memcpy(&d0, b, 2);
-      std::memcpy(&d1, b + 18, 2);
-      const __m128 d01 = _mm_cvtph_ps(_mm_cvtsi32_si128(int(uint32_t(d0) | uint32_t(d1) << 16)));
-      const __m256 d = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(d01), d_lanes);
-      const __m256i lo = _mm256_and_si256(q, low4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
-      const __m256i seed = _mm256_slli_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[g].nsum + 8 * h)), 3);
+      const Half q = H::unpack(w + 2 * kHalfBytes * g + kHalfBytes * h);
+      const __m256i seed =
+          _mm256_slli_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[g].nsum + 8 * h)), H::kOffsetShift);
       const __m256i a_lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[g].lo + 32 * h));
       const __m256i a_hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[g].hi + 32 * h));
-      const __m256i isum = _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(seed, lo, a_lo), hi, a_hi);
-      acc[h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(d, _mm256_loadu_ps(a[g].d + 8 * h)), acc[h]);
+      const __m256i isum = _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(seed, q.lo, a_lo), q.hi, a_hi);
+      acc[h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(q.d, _mm256_loadu_ps(a[g].d + 8 * h)), acc[h]);
     }
   float sum = hsum_ps(_mm256_add_ps(acc[0], acc[1]));
-  if (4 * ng < nb) sum += q8x_tail_dot(static_cast<const BlockQ4_0*>(wv), 4 * ng, nb, a[ng]);
+  if (4 * ng < nb) sum += q8x_tail_dot(static_cast<const typename H::Block*>(wv), 4 * ng, nb, a[ng]);
   return sum;
 }
 
@@ -499,12 +537,12 @@ const KernelTable& avx512vnni_table() {
   static const KernelTable table = [] {
     KernelTable t = avx512_table();
     t.isa = Isa::avx512vnni;
-    t.vec_dot[int(TensorType::Q4_0)] = dot_q4_0_256;
+    t.vec_dot[int(TensorType::Q4_0)] = dot_halves_256<Q4_0Half>;
     t.vec_dot4[int(TensorType::Q4_0)] = dot4_groups<Q4_0Format>;
     t.vec_dot4x2[int(TensorType::Q4_0)] = dot_rows2_groups<Q4_0Format, 4>;
     t.vec_dot2x2[int(TensorType::Q4_0)] = dot_rows2_groups<Q4_0Format, 2>;
     t.act[int(TensorType::Q4_0)] = Act::Q8X;
-    t.vec_dot[int(TensorType::Q8_0)] = dot_groups<Q8_0Format>;
+    t.vec_dot[int(TensorType::Q8_0)] = dot_halves_256<Q8_0Half>;
     t.vec_dot4[int(TensorType::Q8_0)] = dot4_groups<Q8_0Format>;
     t.vec_dot4x2[int(TensorType::Q8_0)] = dot_rows2_groups<Q8_0Format, 4>;
     // No two-token Q8_0 kernel: its unpacking (16-byte loads and inserts) is too dear for two
