@@ -195,9 +195,9 @@ float dot_groups(int64_t n, const void* wv, const void* av) {
 // process, this one was 1-3 % faster. Half h of group g covers blocks 2h and 2h + 1, laid out
 // as in the AVX2 kernel (dot_avx2.cpp); VPDPBUSD replaces its maddubs-madd-add chain.
 
-// Half h of a group as VPDPBUSD operands: the first and second
-// 16-value halves of the two blocks as unsigned bytes (block 2h in the low 128 bits), and the
-// two scales as floats in Q8X's lanes.
+// Half h of a group as VPDPBUSD operands: the first and second 16-value halves of the two
+// blocks as unsigned bytes (block 2h in the low 128 bits), and the two scales as floats in
+// Q8X's lanes.
 struct Half {
   __m256i lo, hi;
   __m256 d;

@@ -1,11 +1,9 @@
 #include "util/bandwidth.h"
 
-#include <sys/mman.h>
-
 #include <chrono>
-#include <cstdint>
-#include <new>
 #include <vector>
+
+#include "util/mmap.h"
 
 namespace hearth {
 
@@ -17,34 +15,14 @@ void slice(size_t n, int ith, int nth, size_t& lo, size_t& hi) {
   hi = n * static_cast<size_t>(ith + 1) / static_cast<size_t>(nth);
 }
 
-// Float arrays on 2 MiB pages where the kernel gives them (transparent huge pages in `madvise` or
-// `always` mode): model weights map that way too (util/mmap.h), and with 4 KiB pages the page
-// walks alone cost this VM 15-25 % of its read bandwidth, which would understate the memory's
-// speed and so overstate generation efficiency.
-class HugeArray {
- public:
-  explicit HugeArray(size_t n) : bytes_(round_up(n * sizeof(float))) {
-    void* p = ::mmap(nullptr, bytes_ + kHuge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) throw std::bad_alloc();
-    base_ = static_cast<uint8_t*>(p);
-    const uintptr_t a = reinterpret_cast<uintptr_t>(base_);
-    data_ = reinterpret_cast<float*>((a + kHuge - 1) & ~uintptr_t(kHuge - 1));
-#if defined(MADV_HUGEPAGE)
-    ::madvise(data_, bytes_, MADV_HUGEPAGE);  // advice only
-#endif
-  }
-  ~HugeArray() { ::munmap(base_, bytes_ + kHuge); }
-  HugeArray(const HugeArray&) = delete;
-  HugeArray& operator=(const HugeArray&) = delete;
-  float* get() const { return data_; }
-  float& operator[](size_t i) const { return data_[i]; }
-
- private:
-  static constexpr size_t kHuge = size_t(2) << 20;
-  static size_t round_up(size_t b) { return (b + kHuge - 1) / kHuge * kHuge; }
-  size_t bytes_;
-  uint8_t* base_ = nullptr;
-  float* data_ = nullptr;
+// Float arrays on 2 MiB pages where the kernel gives them: model weights map that way too
+// (util/mmap.h), and with 4 KiB pages the page walks alone cost this VM 15-25 % of its read
+// bandwidth, which would understate the memory's speed and so overstate generation efficiency.
+struct FloatArray {
+  HugePageBuffer buf;
+  explicit FloatArray(size_t n) : buf(n * sizeof(float)) {}
+  float* get() const { return reinterpret_cast<float*>(buf.data()); }
+  float& operator[](size_t i) const { return get()[i]; }
 };
 
 // Runs `pass` (one parallel sweep) reps times and turns the times into GB/s.
@@ -69,7 +47,7 @@ BandwidthResult time_passes(size_t bytes_per_pass, int reps, Pass pass) {
 
 BandwidthResult measure_triad_bandwidth(ThreadPool& pool, size_t total_bytes, int reps) {
   const size_t n = total_bytes / (3 * sizeof(float));
-  HugeArray a(n), b(n), c(n);
+  FloatArray a(n), b(n), c(n);
   pool.run([&](int ith, int nth) {
     size_t lo, hi;
     slice(n, ith, nth, lo, hi);
@@ -98,7 +76,7 @@ BandwidthResult measure_triad_bandwidth(ThreadPool& pool, size_t total_bytes, in
 
 BandwidthResult measure_read_bandwidth(ThreadPool& pool, size_t total_bytes, int reps) {
   const size_t n = total_bytes / sizeof(float);
-  HugeArray a(n);
+  FloatArray a(n);
   pool.run([&](int ith, int nth) {
     size_t lo, hi;
     slice(n, ith, nth, lo, hi);

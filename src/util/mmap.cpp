@@ -10,6 +10,7 @@
 #include <charconv>
 #include <cstring>
 #include <fstream>
+#include <new>
 #include <sstream>
 #include <utility>
 
@@ -21,20 +22,20 @@ namespace {
 
 constexpr size_t kHugePage = size_t(2) << 20;
 
-// Maps the file at a 2 MiB boundary and asks for transparent huge pages. Where the kernel keeps
-// the file's page cache in 2 MiB folios (Linux 6.x with large-folio file systems such as ext4
-// from 6.16 or XFS), the mapping then uses one TLB entry per 2 MiB instead of 512: token
-// generation walks hundreds of megabytes of weights per token, and with 4 KiB pages every
-// 4 KiB costs a page walk (docs/engine.md has the measurement). Elsewhere the advice is a
-// no-op and the mapping behaves as a plain one.
-void* map_aligned(int fd, size_t size) {
-  if (size < kHugePage) return ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
-  // Reserve enough address space to find a boundary, map the file over it, give back the rest.
+// Maps `size` bytes at a 2 MiB boundary (the file fd, or anonymous memory for fd = -1) and asks
+// for transparent huge pages. Where the kernel keeps a file's page cache in 2 MiB folios (Linux
+// 6.x with large-folio file systems such as ext4 from 6.16 or XFS), the mapping then uses one
+// TLB entry per 2 MiB instead of 512: token generation walks hundreds of megabytes of weights
+// per token, and with 4 KiB pages every 4 KiB costs a page walk (docs/engine.md has the
+// measurement). Elsewhere the advice is a no-op and the mapping behaves as a plain one.
+void* map_aligned(int fd, size_t size, int prot, int flags) {
+  if (size < kHugePage) return ::mmap(nullptr, size, prot, flags, fd, 0);
+  // Reserve enough address space to find a boundary, map over it, give back the rest.
   void* reserved = ::mmap(nullptr, size + kHugePage, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (reserved == MAP_FAILED) return ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+  if (reserved == MAP_FAILED) return ::mmap(nullptr, size, prot, flags, fd, 0);
   const uintptr_t base = reinterpret_cast<uintptr_t>(reserved);
   const uintptr_t start = (base + kHugePage - 1) & ~uintptr_t(kHugePage - 1);
-  void* p = ::mmap(reinterpret_cast<void*>(start), size, PROT_READ, MAP_SHARED | MAP_FIXED, fd, 0);
+  void* p = ::mmap(reinterpret_cast<void*>(start), size, prot, flags | MAP_FIXED, fd, 0);
   if (p == MAP_FAILED) {
     const int err = errno;
     ::munmap(reserved, size + kHugePage);
@@ -72,7 +73,7 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
   }
   size_ = static_cast<size_t>(st.st_size);
   if (size_ > 0) {
-    void* p = map_aligned(fd, size_);
+    void* p = map_aligned(fd, size_, PROT_READ, MAP_SHARED);
     if (p == MAP_FAILED) {
       int err = errno;
       ::close(fd);
@@ -84,6 +85,17 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
 }
 
 MappedFile::~MappedFile() { release(); }
+
+HugePageBuffer::HugePageBuffer(size_t bytes) : size_(bytes) {
+  if (bytes == 0) return;
+  void* p = map_aligned(-1, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+  if (p == MAP_FAILED) throw std::bad_alloc();
+  data_ = static_cast<uint8_t*>(p);
+}
+
+HugePageBuffer::~HugePageBuffer() {
+  if (data_ != nullptr) ::munmap(data_, size_);
+}
 
 size_t huge_page_bytes_in_smaps(std::string_view smaps, uintptr_t begin, uintptr_t end) {
   // Each mapping starts with a line "start-end perms offset dev inode [path]" (hex addresses);

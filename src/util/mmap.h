@@ -34,6 +34,23 @@ class MappedFile {
   size_t size_ = 0;
 };
 
+// Zero-filled anonymous memory of `bytes` at a 2 MiB boundary, with transparent huge pages
+// asked for as for model files: the bandwidth probes (util/bandwidth.h) read from it, so that
+// they compare with the weights like for like. Throws std::bad_alloc if it cannot be mapped.
+class HugePageBuffer {
+ public:
+  explicit HugePageBuffer(size_t bytes);
+  ~HugePageBuffer();
+  HugePageBuffer(const HugePageBuffer&) = delete;
+  HugePageBuffer& operator=(const HugePageBuffer&) = delete;
+  uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+
+ private:
+  uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+};
+
 // How many bytes of the mappings overlapping [addr, addr + len) the kernel maps with huge
 // pages (FilePmdMapped + AnonHugePages in /proc/self/smaps), capped at len; nullopt where smaps
 // cannot be read (not Linux, /proc not mounted).

@@ -1,5 +1,5 @@
-// MappedFile: contents, 2 MiB placement of large files, no address space left behind; and the
-// smaps reading that `hearth bench` uses to report huge pages.
+// MappedFile and HugePageBuffer: contents, 2 MiB placement, no address space left behind; and
+// the smaps reading that `hearth bench` uses to report huge pages.
 #include "util/mmap.h"
 
 #include <gtest/gtest.h>
@@ -65,6 +65,23 @@ TEST(MappedFile, MappingAndUnmappingLeavesNoReservationBehind) {
     MappedFile m(f.path);
     MappedFile moved = std::move(m);
     EXPECT_EQ(moved.size(), (size_t(5) << 20) + 7);
+  }
+  EXPECT_EQ(mapping_count(), before);
+}
+
+TEST(HugePageBuffer, ZeroFilledWritableAndAlignedLikeModelMappings) {
+  constexpr size_t kHuge = size_t(2) << 20;
+  const size_t before = mapping_count();
+  for (size_t size : {size_t(4096), 3 * kHuge + 100}) {
+    HugePageBuffer b(size);
+    ASSERT_EQ(b.size(), size);
+    if (size >= kHuge) EXPECT_EQ(reinterpret_cast<uintptr_t>(b.data()) % kHuge, 0u);
+    bool zero = true;
+    for (size_t i = 0; i < size; ++i) zero = zero && b.data()[i] == 0;
+    EXPECT_TRUE(zero) << size;
+    b.data()[0] = 1;
+    b.data()[size - 1] = 2;
+    EXPECT_EQ(b.data()[0] + b.data()[size - 1], 3);
   }
   EXPECT_EQ(mapping_count(), before);
 }
