@@ -1,6 +1,7 @@
 // `hearth run MODEL [PROMPT]`: generate a continuation of PROMPT and stream it to stdout.
-// Load time, prompt and generation speed go to stderr with --verbose. Until chat templates
-// exist, --system text is put before the prompt, separated by a blank line.
+// Load time, prompt and generation speed (and the share of the weights on 2 MiB pages) go to
+// stderr with --verbose. Until chat templates exist, --system text is put before the prompt,
+// separated by a blank line.
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -8,12 +9,14 @@
 #include <cstdio>
 #include <iostream>
 #include <iterator>
+#include <optional>
 
 #include "cli/commands.h"
 #include "kernels/matmul.h"
 #include "model/model.h"
 #include "sample/sampler.h"
 #include "util/error.h"
+#include "util/mmap.h"
 
 namespace hearth::cli {
 
@@ -139,6 +142,11 @@ int run_run(RunOptions o) {
                prompt.size() / prompt_s);
     fmt::print(stderr, "generation: {} tokens in {:.3f} s ({:.1f} tokens/s); stopped: {}\n", generated, gen_s,
                generated > 0 ? generated / gen_s : 0.0, reason);
+    const auto file = m->file().bytes();
+    if (const std::optional<size_t> huge = huge_page_bytes(file.data(), file.size()); huge && !file.empty()) {
+      fmt::print(stderr, "weights: {:.0f} % of the file mapped with 2 MiB pages (docs/engine.md, \"Huge pages\")\n",
+                 100.0 * double(*huge) / double(file.size()));
+    }
   } else if (reason == "context full") {
     fmt::print(stderr, "hearth: stopped: the context ({} tokens) is full; use --ctx to enlarge it\n", ctx.n_ctx());
   }

@@ -83,6 +83,12 @@ TEST(Cli, BenchJsonReportsSpeedBandwidthAndEfficiency) {
     EXPECT_NEAR(p["generation_efficiency"]["samples"][i].get<double>(), bytes * tg_i / (triad_i * 1e9), 1e-9);
     EXPECT_NEAR(p["generation_efficiency_reads"]["samples"][i].get<double>(), bytes * tg_i / (reads_i * 1e9), 1e-9);
   }
+  // The share of the file on 2 MiB pages: a fraction where /proc/self/smaps exists (Linux).
+  if (std::filesystem::exists("/proc/self/smaps")) {
+    ASSERT_TRUE(j["huge_page_fraction"].is_number()) << j["huge_page_fraction"].dump();
+    EXPECT_GE(j["huge_page_fraction"].get<double>(), 0.0);
+    EXPECT_LE(j["huge_page_fraction"].get<double>(), 1.0);
+  }
 }
 
 TEST(Cli, ShowJsonOnEveryTestdataFile) {
@@ -159,6 +165,15 @@ TEST(Cli, RunGreedyPrintsPromptAndReferenceContinuation) {
   ASSERT_EQ(r.code, 0) << r.out;
   const std::string expected = read_all(hearth::test::testdata_file("models/stories260K.greedy.txt"));
   EXPECT_EQ(r.out, "Once upon a time" + expected + "\n");
+}
+
+TEST(Cli, RunVerboseReportsLoadSpeedAndPages) {
+  Result r = run_hearth({"run", sample_model(), "Once upon a time", "-n", "8", "--temp", "0", "--verbose"});
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("loaded "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("generation: 8 tokens"), std::string::npos) << r.out;
+  if (std::filesystem::exists("/proc/self/smaps"))
+    EXPECT_NE(r.out.find("% of the file mapped with 2 MiB pages"), std::string::npos) << r.out;
 }
 
 TEST(Cli, RunSameSeedSameStory) {
