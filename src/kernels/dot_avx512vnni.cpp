@@ -485,8 +485,7 @@ float dot_q4_K_256(int64_t n, const void* wv, const void* av) {
     }
     acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(b.d) * x.d), _mm256_cvtepi32_ps(_mm256_add_epi32(isum0, isum1)), acc);
   }
-  const __m128 m2 = _mm_add_ps(acc_m, _mm_movehl_ps(acc_m, acc_m));
-  return hsum_ps(acc) - _mm_cvtss_f32(_mm_add_ss(m2, _mm_movehdup_ps(m2)));
+  return hsum_ps(acc) - hsum_ps(acc_m);
 }
 
 // T activation rows against one Q4_K row: each super-block is unpacked once for the T tokens.

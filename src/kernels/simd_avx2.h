@@ -16,11 +16,14 @@ namespace {
 
 HEARTH_INLINE float h2f(uint16_t h) { return _cvtsh_ss(h); }
 
-HEARTH_INLINE float hsum_ps(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+HEARTH_INLINE float hsum_ps(__m128 s) {
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
   s = _mm_add_ss(s, _mm_movehdup_ps(s));
   return _mm_cvtss_f32(s);
+}
+
+HEARTH_INLINE float hsum_ps(__m256 v) {
+  return hsum_ps(_mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1)));
 }
 
 HEARTH_INLINE int hsum_epi32(__m256i v) {
