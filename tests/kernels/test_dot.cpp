@@ -426,6 +426,49 @@ TEST(Matmul, OneTokenMatchesRowByRowDots) {
   }
 }
 
+TEST(Matmul, FourTokensUseTheFourTokenKernels) {
+  // Groups of four tokens go through a table's fastest kernel for them: the two-row one for
+  // row pairs where the type has it, else the one-row four-token kernel, also for types that
+  // only have a two-row kernel for two tokens (Q4_K: its prompts once went two tokens at a
+  // time). Every output must be exactly what that kernel gives.
+  ThreadPool pool(2);
+  const int64_t rows = 37, cols = 512;  // 37: pairs and an odd row out; 512: one column chunk
+  for (Isa isa : available_isas()) {
+    const KernelTable& k = table_for(isa);
+    for (TensorType t : kWeightTypes) {
+      SCOPED_TRACE(std::string(isa_name(isa)) + " " + name(t));
+      const Matrix m = make_matrix(t, rows, cols, 21);
+      const auto x = test::random_row(size_t(4 * cols), 22);
+      std::vector<float> y(size_t(4 * rows), -1.0f);
+      matmul_with(k, m.weight(), x.data(), 4, y.data(), pool);
+      std::vector<uint8_t> acts;
+      size_t stride = 0;
+      for (int tok = 0; tok < 4; ++tok) {
+        const auto a = activation(t, std::vector<float>(x.begin() + tok * cols, x.begin() + (tok + 1) * cols), k);
+        stride = a.size();
+        acts.insert(acts.end(), a.begin(), a.end());
+      }
+      const size_t rb = gguf::row_bytes(t, uint64_t(cols));
+      const bool paired = k.vec_dot4x2[int(t)] != nullptr || k.vec_dot2x2[int(t)] != nullptr;
+      for (int64_t r = 0; r < rows; ++r) {
+        const uint8_t* w = m.data.data() + size_t(r) * rb;
+        float want[4];
+        if (paired && k.vec_dot4x2[int(t)] != nullptr && r + 1 - r % 2 < rows) {
+          float out8[8];
+          k.vec_dot4x2[int(t)](cols, w - (r % 2) * rb, rb, acts.data(), stride, out8);
+          for (int tok = 0; tok < 4; ++tok) want[tok] = out8[4 * (r % 2) + tok];
+        } else if (k.vec_dot4[int(t)] != nullptr) {
+          k.vec_dot4[int(t)](cols, w, acts.data(), stride, want);
+        } else {
+          for (int tok = 0; tok < 4; ++tok) want[tok] = k.vec_dot[int(t)](cols, w, acts.data() + tok * stride);
+        }
+        for (int tok = 0; tok < 4; ++tok)
+          ASSERT_EQ(y[size_t(tok * rows + r)], want[tok]) << "row " << r << " token " << tok;
+      }
+    }
+  }
+}
+
 TEST(Matmul, DoesNotAllocateOnceWarm) {
   ThreadPool pool(2);
   const Matrix q = make_matrix(TensorType::Q4_0, 512, 1024, 3);
