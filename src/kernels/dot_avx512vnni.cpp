@@ -455,75 +455,96 @@ HEARTH_INLINE void load_q4_K_indices(__m512i scale_index[4], __m512i* min_index)
   *min_index = kQ4_KMin.get();
 }
 
-// One token, 256-bit registers. As for Q4_0, the 512-bit kernel above loses for one token on
-// Zen 4 to the same work in 256-bit halves: each 32-byte qs group gives sub-block 2k (low
-// nibbles) and 2k + 1 (high nibbles) in registers of their own, so each product meets one
-// scale, broadcast with a byte shuffle instead of a word permute. Zen 4, weights in L2: 7.6
-// against 8.2 TSC cycles per 128 values (7.1 against 7.4 for 5632-value rows); decoding the
-// synthetic 1.1B Q4_K model, kernels alternated in one process while the memory was fast,
-// 60.1-60.6 against 57.0-58.2 tokens/s.
+// ---- Q4_K in 256-bit registers ------------------------------------------------------------------
+
+// A super-block's scales for the 256-bit kernels: d and dmin as floats (lanes 0 and 1; the
+// two fp16s are adjacent, so one instruction converts both), the eight sub-block scales as
+// int16 in both 128-bit halves, and the eight mins each twice, to meet Q8_K's sixteen sums of
+// 16 directly (no horizontal add of the sums).
+struct Q4KScales256 {
+  __m128 d_dmin;
+  __m256i sc2, m16;
+};
+
+HEARTH_INLINE Q4KScales256 q4_K_scales_256(const BlockQ4_K& b) {
+  static_assert(offsetof(BlockQ4_K, dmin) == offsetof(BlockQ4_K, d) + 2);
+  uint32_t d_dmin;
+  std::memcpy(&d_dmin, &b.d, 4);
+  uint64_t sc8, m8;
+  q4_K_scale_min_bytes(b.scales, &sc8, &m8);
+  const __m128i twice = _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+  return {_mm_cvtph_ps(_mm_cvtsi32_si128(int(d_dmin))),
+          _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(int64_t(sc8)))),
+          _mm256_cvtepu8_epi16(_mm_shuffle_epi8(_mm_cvtsi64_si128(int64_t(m8)), twice))};
+}
+
+// Sub-block scale j in all sixteen int16 lanes (a byte shuffle, not a word permute).
+HEARTH_INLINE __m256i q4_K_scale_256(__m256i sc2, int j) {
+  return _mm256_shuffle_epi8(sc2, _mm256_set1_epi16(int16_t((2 * j) | (2 * j + 1) << 8)));
+}
+
+// qs bytes 32k .. 32k + 31: sub-block 2k in the low nibbles, 2k + 1 in the high ones.
+HEARTH_INLINE void q4_K_nibbles_256(const BlockQ4_K& b, int k, __m256i* lo, __m256i* hi) {
+  const __m256i low4 = _mm256_set1_epi8(0x0f);
+  const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs + 32 * k));
+  *lo = _mm256_and_si256(q, low4);
+  *hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
+}
+
+// Σ_j m_j · (Σ a over sub-block j) for one token, as eight float lanes.
+HEARTH_INLINE __m256 q4_K_min_sums_256(const Q4KScales256& u, const BlockQ8_K& x) {
+  return _mm256_cvtepi32_ps(_mm256_madd_epi16(u.m16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.bsums))));
+}
+
+// One token. As for Q4_0, the 512-bit kernel above loses for one token on Zen 4 to the same
+// work in 256-bit halves: each 32-byte qs group gives sub-block 2k (low nibbles) and 2k + 1
+// (high nibbles) in registers of their own, so each product meets one scale, broadcast with a
+// byte shuffle instead of a word permute. Zen 4, weights in L2: 7.6 against 8.2 TSC cycles per
+// 128 values (7.1 against 7.4 for 5632-value rows); decoding the synthetic 1.1B Q4_K model,
+// kernels alternated in one process while the memory was fast, 60.1-60.6 against 57.0-58.2
+// tokens/s.
 //
 // The per-super-block work around the products is kept small, as it is a fifth of the
-// instructions: d and dmin (adjacent fp16s) are converted by one instruction, and the mins
-// meet Q8_K's sixteen sums of 16 directly, each min duplicated in a byte shuffle, instead of
-// after a horizontal add of the sums. That took the kernel from 7.6 to 7.1 cycles per 128
-// values in L2 (6.9 to 6.5 for 5632-value rows) and decoding from 57.7 to 60.5 tokens/s
-// while the memory was fast (122 rounds alternated in one process; no change while slow).
+// instructions (Q4KScales256). That took the kernel from 7.6 to 7.1 cycles per 128 values in
+// L2 (6.9 to 6.5 for 5632-value rows) and decoding from 57.7 to 60.5 tokens/s while the
+// memory was fast (122 rounds alternated in one process; no change while slow).
 float dot_q4_K_256(int64_t n, const void* wv, const void* av) {
   const BlockQ4_K* w = static_cast<const BlockQ4_K*>(wv);
   const BlockQ8_K* a = static_cast<const BlockQ8_K*>(av);
-  static_assert(offsetof(BlockQ4_K, dmin) == offsetof(BlockQ4_K, d) + 2);
-  const __m256i low4 = _mm256_set1_epi8(0x0f);
-  // Byte shuffles that copy int16 lane j of a 128-bit half to all its eight lanes.
-  __m256i pick[8];
-  for (int j = 0; j < 8; ++j) pick[j] = _mm256_set1_epi16(int16_t((2 * j) | (2 * j + 1) << 8));
-  // Bytes 0..7 to int16 pairs: 0 0 1 1 .. 7 7 (min j against bsums 2j and 2j + 1).
-  const __m128i twice = _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
   __m256 acc = _mm256_setzero_ps(), acc_m = _mm256_setzero_ps();
   for (int64_t i = 0; i < n / QK_K; ++i) {
-    const BlockQ4_K& b = w[i];
     const BlockQ8_K& x = a[i];
-    uint32_t d_dmin;
-    std::memcpy(&d_dmin, &b.d, 4);
-    // Lane 0: d·x.d, lane 1: dmin·x.d.
-    const __m128 scale = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(int(d_dmin))), _mm_set1_ps(x.d));
-    uint64_t sc8, m8;
-    q4_K_scale_min_bytes(b.scales, &sc8, &m8);
-    const __m256i sc2 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(int64_t(sc8))));
-    // Mins: Σ_j m_j · (Σ a over sub-block j), from Q8_K's sums of 16.
-    const __m256i m16 = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(_mm_cvtsi64_si128(int64_t(m8)), twice));
-    const __m256i msum = _mm256_madd_epi16(m16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.bsums)));
+    const Q4KScales256 u = q4_K_scales_256(w[i]);
+    const __m128 scale = _mm_mul_ps(u.d_dmin, _mm_set1_ps(x.d));  // d·x.d, dmin·x.d
     acc_m = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(_mm256_castps128_ps256(scale), _mm256_set1_epi32(1)),
-                            _mm256_cvtepi32_ps(msum), acc_m);
+                            q4_K_min_sums_256(u, x), acc_m);
     // Two accumulators: the four sub-block pairs do not wait on one chain of VPDPWSSD.
     __m256i isum0 = _mm256_setzero_si256(), isum1 = _mm256_setzero_si256();
     for (int k = 0; k < 4; ++k) {
-      const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs + 32 * k));
-      const __m256i lo = _mm256_and_si256(q, low4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
+      __m256i lo, hi;
+      q4_K_nibbles_256(w[i], k, &lo, &hi);
       const __m256i a_lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs + 64 * k));
       const __m256i a_hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs + 64 * k + 32));
-      isum0 = _mm256_dpwssd_epi32(isum0, _mm256_maddubs_epi16(lo, a_lo), _mm256_shuffle_epi8(sc2, pick[2 * k]));
-      isum1 = _mm256_dpwssd_epi32(isum1, _mm256_maddubs_epi16(hi, a_hi), _mm256_shuffle_epi8(sc2, pick[2 * k + 1]));
+      isum0 = _mm256_dpwssd_epi32(isum0, _mm256_maddubs_epi16(lo, a_lo), q4_K_scale_256(u.sc2, 2 * k));
+      isum1 = _mm256_dpwssd_epi32(isum1, _mm256_maddubs_epi16(hi, a_hi), q4_K_scale_256(u.sc2, 2 * k + 1));
     }
     acc = _mm256_fmadd_ps(_mm256_broadcastss_ps(scale), _mm256_cvtepi32_ps(_mm256_add_epi32(isum0, isum1)), acc);
   }
   return hsum_ps(_mm256_sub_ps(acc, acc_m));
 }
 
-// T activation rows against one Q4_K row in 256-bit registers, as the one-token kernel above:
-// each 32-byte qs group is split and its two scales broadcast once, then meets the T tokens.
-// For four tokens it beats the 512-bit dot_tokens_q4_K below, whose word-permuted scales and
-// unpacked super-block do not fit in the registers with four tokens' accumulators (the
-// compiler spilled them): pp512 of the synthetic 1.1B Q4_K model 100-103 against 112-113
-// t/s, the two alternated, 2 threads, Zen 4.
+// T activation rows against one Q4_K row, as the one-token kernel: each 32-byte qs group is
+// split and its two scales broadcast once, then meets the T tokens. For four tokens it beats
+// the 512-bit dot_tokens_q4_K below, whose word-permuted scales and unpacked super-block do
+// not fit in the registers with four tokens' accumulators (the compiler spilled them): pp512
+// of the synthetic 1.1B Q4_K model 100-103 against 112-113 t/s, the two alternated, 2
+// threads, Zen 4.
 template <int T>
 void dot_tokens_q4_K_256(int64_t n, const void* wv, const void* av, size_t stride, float* out) {
   const BlockQ4_K* w = static_cast<const BlockQ4_K*>(wv);
   const uint8_t* ab = static_cast<const uint8_t*>(av);
   const BlockQ8_K* a[T];
   for (int t = 0; t < T; ++t) a[t] = reinterpret_cast<const BlockQ8_K*>(ab + t * stride);
-  const __m256i low4 = _mm256_set1_epi8(0x0f);
-  const __m128i twice = _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
   __m256 acc[T], acc_m[T];
   for (int t = 0; t < T; ++t) acc[t] = acc_m[t] = _mm256_setzero_ps();
   for (int64_t i = 0; i < n / QK_K; ++i) {
@@ -531,21 +552,13 @@ void dot_tokens_q4_K_256(int64_t n, const void* wv, const void* av, size_t strid
     _mm_prefetch(reinterpret_cast<const char*>(w + i) + 20 * sizeof(BlockQ4_K), _MM_HINT_T0);
     _mm_prefetch(reinterpret_cast<const char*>(w + i) + 4096, _MM_HINT_T1);
     _mm_prefetch(reinterpret_cast<const char*>(w + i) + 4096 + 64, _MM_HINT_T1);
-    const BlockQ4_K& b = w[i];
-    uint32_t d_dmin;
-    std::memcpy(&d_dmin, &b.d, 4);
-    const __m128 dw = _mm_cvtph_ps(_mm_cvtsi32_si128(int(d_dmin)));  // d, dmin
-    uint64_t sc8, m8;
-    q4_K_scale_min_bytes(b.scales, &sc8, &m8);
-    const __m256i sc2 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(int64_t(sc8))));
-    const __m256i m16 = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(_mm_cvtsi64_si128(int64_t(m8)), twice));
+    const Q4KScales256 u = q4_K_scales_256(w[i]);
     __m256i isum[T];
     for (int t = 0; t < T; ++t) isum[t] = _mm256_setzero_si256();
     for (int k = 0; k < 4; ++k) {
-      const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs + 32 * k));
-      const __m256i lo = _mm256_and_si256(q, low4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
-      const __m256i s_lo = _mm256_shuffle_epi8(sc2, _mm256_set1_epi16(int16_t((4 * k) | (4 * k + 1) << 8)));
-      const __m256i s_hi = _mm256_shuffle_epi8(sc2, _mm256_set1_epi16(int16_t((4 * k + 2) | (4 * k + 3) << 8)));
+      __m256i lo, hi;
+      q4_K_nibbles_256(w[i], k, &lo, &hi);
+      const __m256i s_lo = q4_K_scale_256(u.sc2, 2 * k), s_hi = q4_K_scale_256(u.sc2, 2 * k + 1);
       for (int t = 0; t < T; ++t) {
         const int8_t* x = a[t][i].qs + 64 * k;
         isum[t] = _mm256_dpwssd_epi32(isum[t], _mm256_maddubs_epi16(lo, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x))), s_lo);
@@ -554,10 +567,9 @@ void dot_tokens_q4_K_256(int64_t n, const void* wv, const void* av, size_t strid
     }
     for (int t = 0; t < T; ++t) {
       const BlockQ8_K& x = a[t][i];
-      const __m128 scale = _mm_mul_ps(dw, _mm_set1_ps(x.d));
-      const __m256i msum = _mm256_madd_epi16(m16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.bsums)));
+      const __m128 scale = _mm_mul_ps(u.d_dmin, _mm_set1_ps(x.d));
       acc_m[t] = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(_mm256_castps128_ps256(scale), _mm256_set1_epi32(1)),
-                                 _mm256_cvtepi32_ps(msum), acc_m[t]);
+                                 q4_K_min_sums_256(u, x), acc_m[t]);
       acc[t] = _mm256_fmadd_ps(_mm256_broadcastss_ps(scale), _mm256_cvtepi32_ps(isum[t]), acc[t]);
     }
   }
