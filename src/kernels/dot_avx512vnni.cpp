@@ -371,7 +371,7 @@ void dot_rows2_groups(int64_t n, const void* wv, size_t w_stride, const void* av
   }
 }
 
-// ---- Q4_K: one 256-value super-block (144 bytes) per step --------------------------------------
+// ---- Q4_K: one 256-value super-block (144 bytes) per step, in 256-bit registers -------------
 
 // The eight 6-bit sub-block scales and mins of a Q4_K scales[12] field (layout in quant.h), as
 // bytes 0..7 of two integers.
@@ -384,78 +384,6 @@ HEARTH_INLINE void q4_K_scale_min_bytes(const uint8_t* scales, uint64_t* sc, uin
   *sc = sc_lo | sc_hi << 32;
   *m = m_lo | m_hi << 32;
 }
-// The same as int16 lanes 0..7 of two registers.
-HEARTH_INLINE void q4_K_scales_mins(const uint8_t* scales, __m128i* sc, __m128i* m) {
-  uint64_t sc8, m8;
-  q4_K_scale_min_bytes(scales, &sc8, &m8);
-  *sc = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(int64_t(sc8)));
-  *m = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(int64_t(m8)));
-}
-
-// Int16 lanes 0..15 take sub-block scale 2k, lanes 16..31 scale 2k + 1: the sub-blocks that
-// the 32 int16 pair sums of one 64-value register belong to.
-constexpr WordIndex q4_K_scale_index(int k) {
-  WordIndex w{};
-  for (int l = 0; l < 32; ++l) w.v[l] = int16_t(2 * k + l / 16);
-  return w;
-}
-constexpr WordIndex kQ4_KScale[4] = {q4_K_scale_index(0), q4_K_scale_index(1), q4_K_scale_index(2),
-                                     q4_K_scale_index(3)};
-// Min j for both int16 sums of its sub-block in Q8_K's bsums (16 sums of 16 values).
-constexpr WordIndex q4_K_min_index() {
-  WordIndex w{};
-  for (int l = 0; l < 32; ++l) w.v[l] = int16_t(l / 2 % 8);
-  return w;
-}
-constexpr WordIndex kQ4_KMin = q4_K_min_index();
-
-// One unpacked super-block: w[k] holds sub-blocks 2k (bytes 0..31) and 2k + 1 (32..63) as
-// unsigned nibbles, in the order of Q8_K's values; s[k] their scales for VPDPWSSD; mins the
-// eight mins, each twice, against Q8_K's sixteen bsums.
-struct Q4KBlock {
-  __m512i w[4];
-  __m512i s[4];
-  __m256i mins;
-  float d, dmin;
-};
-
-HEARTH_INLINE Q4KBlock unpack_q4_K(const BlockQ4_K& b, const __m512i scale_index[4], __m512i min_index) {
-  Q4KBlock u;
-  const __m512i low4 = _mm512_set1_epi8(0x0f);
-  // qs group k (32 bytes) holds sub-block 2k in its low nibbles and 2k + 1 in its high
-  // ones: one register per group, low nibbles first. (Two 64-byte loads and 128-bit shuffles
-  // do the same in fewer instructions, but loads that straddle cache lines cost more than
-  // that when the weights stream from memory: 13.9 against 18.4 GB/s, one thread.)
-  for (int k = 0; k < 4; ++k) {
-    const __m256i bytes = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs + 32 * k));
-    u.w[k] = _mm512_and_si512(_mm512_inserti64x4(_mm512_castsi256_si512(bytes), _mm256_srli_epi16(bytes, 4), 1), low4);
-  }
-  __m128i sc, m;
-  q4_K_scales_mins(b.scales, &sc, &m);
-  for (int k = 0; k < 4; ++k) u.s[k] = _mm512_permutexvar_epi16(scale_index[k], _mm512_castsi128_si512(sc));
-  u.mins = _mm512_castsi512_si256(_mm512_permutexvar_epi16(min_index, _mm512_castsi128_si512(m)));
-  u.d = h2f(b.d);
-  u.dmin = h2f(b.dmin);
-  return u;
-}
-
-// Adds one super-block against one Q8_K block: Σ d·sc_j·Σ q·a into acc, dmin·Σ m_j·Σa into
-// acc_m (subtracted at the end).
-HEARTH_INLINE void q4_K_block_dot(const Q4KBlock& u, const BlockQ8_K& a, __m512& acc, __m256& acc_m) {
-  __m512i isum = _mm512_setzero_si512();
-  for (int k = 0; k < 4; ++k)
-    isum = _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(u.w[k], load512(a.qs + 64 * k)), u.s[k]);
-  acc = _mm512_fmadd_ps(_mm512_set1_ps(u.d * a.d), _mm512_cvtepi32_ps(isum), acc);
-  const __m256i msum = _mm256_madd_epi16(u.mins, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.bsums)));
-  acc_m = _mm256_fmadd_ps(_mm256_set1_ps(u.dmin * a.d), _mm256_cvtepi32_ps(msum), acc_m);
-}
-
-HEARTH_INLINE void load_q4_K_indices(__m512i scale_index[4], __m512i* min_index) {
-  for (int k = 0; k < 4; ++k) scale_index[k] = kQ4_KScale[k].get();
-  *min_index = kQ4_KMin.get();
-}
-
-// ---- Q4_K in 256-bit registers ------------------------------------------------------------------
 
 // A super-block's scales for the 256-bit kernels: d and dmin as floats (lanes 0 and 1; the
 // two fp16s are adjacent, so one instruction converts both), the eight sub-block scales as
@@ -534,11 +462,11 @@ float dot_q4_K_256(int64_t n, const void* wv, const void* av) {
 }
 
 // T activation rows against one Q4_K row, as the one-token kernel: each 32-byte qs group is
-// split and its two scales broadcast once, then meets the T tokens. For four tokens it beats
-// the 512-bit dot_tokens_q4_K below, whose word-permuted scales and unpacked super-block do
-// not fit in the registers with four tokens' accumulators (the compiler spilled them): pp512
-// of the synthetic 1.1B Q4_K model 100-103 against 112-113 t/s, the two alternated, 2
-// threads, Zen 4.
+// split and its two scales broadcast once, then meets the T tokens. It replaced a 512-bit
+// kernel whose word-permuted scales and unpacked super-block did not fit in the registers
+// with four tokens' accumulators (the compiler spilled them). Synthetic 1.1B Q4_K model, 2
+// threads, Zen 4, the two alternated: pp512 100-103 -> 112-113 t/s (T = 4), two-token
+// decode step 23.6-25.7 -> 21.5-22.4 ms (T = 2).
 template <int T>
 void dot_tokens_q4_K_256(int64_t n, const void* wv, const void* av, size_t stride, float* out) {
   const BlockQ4_K* w = static_cast<const BlockQ4_K*>(wv);
@@ -548,7 +476,10 @@ void dot_tokens_q4_K_256(int64_t n, const void* wv, const void* av, size_t strid
   __m256 acc[T], acc_m[T];
   for (int t = 0; t < T; ++t) acc[t] = acc_m[t] = _mm256_setzero_ps();
   for (int64_t i = 0; i < n / QK_K; ++i) {
-    // The prefetches of dot_tokens_q4_K (below); without them pp512 was the same or 1-3 % slower.
+    // One prefetch near (into L1) and one 4 KiB ahead (into L2), as in dot_rows2_groups. For
+    // the 512-bit kernel this one replaced (1.1B Q4_K four-token step, alternated in one
+    // process) 2-4 KiB ahead took it from 58-63 to 53-57 ms, while 2880 bytes and 6-8 KiB made
+    // it slower (68-73 ms); for this kernel, pp512 without them was the same or 1-3 % slower.
     _mm_prefetch(reinterpret_cast<const char*>(w + i) + 20 * sizeof(BlockQ4_K), _MM_HINT_T0);
     _mm_prefetch(reinterpret_cast<const char*>(w + i) + 4096, _MM_HINT_T1);
     _mm_prefetch(reinterpret_cast<const char*>(w + i) + 4096 + 64, _MM_HINT_T1);
@@ -576,45 +507,16 @@ void dot_tokens_q4_K_256(int64_t n, const void* wv, const void* av, size_t strid
   for (int t = 0; t < T; ++t) out[t] = hsum_ps(_mm256_sub_ps(acc[t], acc_m[t]));
 }
 
-// T activation rows against one Q4_K row: each super-block is unpacked once for the T tokens.
-// Used for two tokens (dot2x2_q4_K); four go through dot_tokens_q4_K_256 above.
-template <int T>
-void dot_tokens_q4_K(int64_t n, const void* wv, const void* av, size_t stride, float* out) {
-  const BlockQ4_K* w = static_cast<const BlockQ4_K*>(wv);
-  const uint8_t* ab = static_cast<const uint8_t*>(av);
-  const BlockQ8_K* a[T];
-  for (int t = 0; t < T; ++t) a[t] = reinterpret_cast<const BlockQ8_K*>(ab + t * stride);
-  __m512i scale_index[4], min_index;
-  load_q4_K_indices(scale_index, &min_index);
-  __m512 acc[T];
-  __m256 acc_m[T];
-  for (int t = 0; t < T; ++t) {
-    acc[t] = _mm512_setzero_ps();
-    acc_m[t] = _mm256_setzero_ps();
-  }
-  for (int64_t i = 0; i < n / QK_K; ++i) {
-    // Prefetch as in dot_rows2_groups, but the far one 4 KiB ahead: for this one-row stream
-    // (1.1B Q4_K four-token step, configurations alternated in one process) 2-4 KiB took it
-    // from 58-63 to 53-57 ms, while 2880 bytes and 6-8 KiB made it slower (68-73 ms).
-    _mm_prefetch(reinterpret_cast<const char*>(w + i) + 20 * sizeof(BlockQ4_K), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(w + i) + 4096, _MM_HINT_T1);
-    _mm_prefetch(reinterpret_cast<const char*>(w + i) + 4096 + 64, _MM_HINT_T1);
-    const Q4KBlock u = unpack_q4_K(w[i], scale_index, min_index);
-    for (int t = 0; t < T; ++t) q4_K_block_dot(u, a[t][i], acc[t], acc_m[t]);
-  }
-  for (int t = 0; t < T; ++t) out[t] = _mm512_reduce_add_ps(acc[t]) - hsum_ps(acc_m[t]);
-}
-
 void dot4_q4_K(int64_t n, const void* wv, const void* av, size_t stride, float* out) {
   dot_tokens_q4_K_256<4>(n, wv, av, stride, out);
 }
 
-// The two-row, two-token slot filled row by row: two rows of Q4_K and their accumulators do
+// The two-row, two-token slot filled row by row: two rows of Q4_K and their accumulators did
 // not fit in the registers (see docs/kernels.md), but one row unpacked once for both tokens
 // already halves the unpacking of a two-token decode step.
 void dot2x2_q4_K(int64_t n, const void* wv, size_t w_stride, const void* av, size_t stride, float* out) {
-  dot_tokens_q4_K<2>(n, wv, av, stride, out);
-  dot_tokens_q4_K<2>(n, static_cast<const uint8_t*>(wv) + w_stride, av, stride, out + 2);
+  dot_tokens_q4_K_256<2>(n, wv, av, stride, out);
+  dot_tokens_q4_K_256<2>(n, static_cast<const uint8_t*>(wv) + w_stride, av, stride, out + 2);
 }
 
 }  // namespace
