@@ -30,6 +30,7 @@
 #include <cstring>
 
 #include "kernels/dispatch.h"
+#include "kernels/q6_k_avx512.h"
 #include "kernels/quant.h"
 #include "kernels/simd_avx2.h"
 
@@ -541,6 +542,8 @@ const KernelTable& avx512vnni_table() {
     t.vec_dot[int(TensorType::Q4_K)] = dot_q4_K_256;
     t.vec_dot4[int(TensorType::Q4_K)] = dot4_q4_K;
     t.vec_dot2x2[int(TensorType::Q4_K)] = dot2x2_q4_K;
+    t.vec_dot[int(TensorType::Q6_K)] = q6_k_512::dot<true>;
+    t.vec_dot4[int(TensorType::Q6_K)] = q6_k_512::dot4<true>;
     return t;
   }();
   return table;
