@@ -37,14 +37,15 @@ TEST(Avx512VnniEmulated, KernelsMatchGeneric) {
   const KernelTable& k = avx512vnni_emulated_table();
   ASSERT_EQ(k.isa, Isa::avx512vnni);
   EXPECT_EQ(k.act[int(TensorType::Q4_0)], Act::Q8X);
-  const int checked = test::expect_kernels_match_generic(k, {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q4_K});
+  const int checked = test::expect_kernels_match_generic(k, {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q6_K});
   EXPECT_GT(checked, 50);
 }
 
 TEST(Avx512VnniEmulated, MatmulMatchesGeneric) {
   if (!cpu_features().avx2 || !cpu_features().fma || !cpu_features().f16c)
     GTEST_SKIP() << "the emulation itself needs AVX2/FMA/F16C";
-  test::expect_matmul_matches_generic(avx512vnni_emulated_table(), {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q4_K});
+  test::expect_matmul_matches_generic(avx512vnni_emulated_table(),
+                                     {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q6_K});
 }
 
 #endif

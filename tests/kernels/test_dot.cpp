@@ -3,6 +3,7 @@
 // float product stays within what activation quantization can explain.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdio>
@@ -230,6 +231,31 @@ TEST(Dot, FourTokenKernelsMatchSingleDots) {
           }
       }
     }
+  }
+}
+
+TEST(Dot, VnniQ6KEqualsAvx512Q6K) {
+  // The VNNI table's Q6_K kernels are the AVX-512 ones with VPDPWSSD in place of VPMADDWD +
+  // VPADDD (q6_k_avx512.h): the same integer sums, so the same floats, to the bit.
+  const std::vector<Isa> isas = available_isas();
+  if (std::find(isas.begin(), isas.end(), Isa::avx512vnni) == isas.end()) GTEST_SKIP() << "no AVX-512 VNNI here";
+  const KernelTable& plain = table_for(Isa::avx512);
+  const KernelTable& vnni = table_for(Isa::avx512vnni);
+  const int q6 = int(TensorType::Q6_K);
+  for (int64_t n : {256, 4096}) {
+    const auto w = test::random_blocks(TensorType::Q6_K, n, uint32_t(n) + 31);
+    std::vector<uint8_t> acts;
+    size_t stride = 0;
+    for (int tok = 0; tok < 4; ++tok) {
+      const auto a = activation(TensorType::Q6_K, test::random_row(size_t(n), uint32_t(n) + 40 + uint32_t(tok)), vnni);
+      stride = a.size();
+      acts.insert(acts.end(), a.begin(), a.end());
+    }
+    EXPECT_EQ(vnni.vec_dot[q6](n, w.data(), acts.data()), plain.vec_dot[q6](n, w.data(), acts.data())) << "n=" << n;
+    float want[4], got[4];
+    plain.vec_dot4[q6](n, w.data(), acts.data(), stride, want);
+    vnni.vec_dot4[q6](n, w.data(), acts.data(), stride, got);
+    for (int tok = 0; tok < 4; ++tok) EXPECT_EQ(got[tok], want[tok]) << "n=" << n << " token " << tok;
   }
 }
 
