@@ -1,5 +1,5 @@
 // AVX-512 VNNI kernels (Cascade Lake, Ice Lake, Zen 4 and later) for the formats that dominate
-// real models: Q4_0, Q8_0 and Q4_K. This file alone is compiled with -mavx512vnni on top of the
+// real models: Q4_0, Q8_0, Q4_K and Q6_K. This file alone is compiled with -mavx512vnni on top of the
 // AVX-512 flags; its table is the AVX-512 one with these kernels swapped in, and is only handed
 // out when util/cpu.h reports avx512_vnni.
 //
@@ -17,9 +17,9 @@
 // is c·Σa per block (c = 8 or 128), which Q8X keeps as -Σa in the block's first lane and
 // which seeds the integer sum: Σ (q - c)·a = c·(-Σa) + Σ q·a.
 //
-// Q4_K keeps Q8_K activations: its sub-block scales are weight-side integers, so the products
-// go through VPMADDUBSW (int16 pair sums) and VPDPWSSD multiplies them by the scales and
-// accumulates in one instruction.
+// Q4_K and Q6_K keep Q8_K activations: their sub-block scales are weight-side integers, so the
+// products go through VPMADDUBSW (int16 pair sums) and VPDPWSSD multiplies them by the scales
+// and accumulates in one instruction (Q6_K: the AVX-512 kernels of q6_k_avx512.h).
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
@@ -425,11 +425,12 @@ HEARTH_INLINE __m256 q4_K_min_sums_256(const Q4KScales256& u, const BlockQ8_K& x
   return _mm256_cvtepi32_ps(_mm256_madd_epi16(u.m16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.bsums))));
 }
 
-// One token. As for Q4_0, the 512-bit kernel above loses for one token on Zen 4 to the same
-// work in 256-bit halves: each 32-byte qs group gives sub-block 2k (low nibbles) and 2k + 1
-// (high nibbles) in registers of their own, so each product meets one scale, broadcast with a
-// byte shuffle instead of a word permute. Zen 4, weights in L2: 7.6 against 8.2 TSC cycles per
-// 128 values (7.1 against 7.4 for 5632-value rows); decoding the synthetic 1.1B Q4_K model,
+// One token. As for Q4_0, a 512-bit kernel (this file had one until the sixth session) loses
+// for one token on Zen 4 to the same work in 256-bit halves: each 32-byte qs group gives
+// sub-block 2k (low nibbles) and 2k + 1 (high nibbles) in registers of their own, so each
+// product meets one scale, broadcast with a byte shuffle instead of a word permute. Zen 4,
+// weights in L2: 7.6 against 8.2 TSC cycles per 128 values (7.1 against 7.4 for 5632-value
+// rows); decoding the synthetic 1.1B Q4_K model,
 // kernels alternated in one process while the memory was fast, 60.1-60.6 against 57.0-58.2
 // tokens/s.
 //
