@@ -60,6 +60,19 @@ using VecDot4x2Fn = void (*)(int64_t n, const void* w, size_t w_stride, const vo
 // The same for two activation rows: out[2 * r + k] = dot(w_r, a_k). A decode step of two or
 // three sequences uses it, where the one-token kernel would read every weight row twice. Optional.
 using VecDot2x2Fn = VecDot4x2Fn;
+// Prompt processing with weights packed per tile: PackRowsFn copies kPackRows weight rows
+// (w, w + w_stride, ...; n values each) into a scratch layout of the table's choosing,
+// packed_block_bytes per weight block, and PackedDotFn multiplies that packed group with
+// n_tokens (1..kPackRows) activation rows a, a + a_stride, ...:
+// y[t * y_stride + r] = dot(w_r, a_t). The packing is not a second copy of the model: one
+// group of rows at a time goes into a per-thread buffer (tens of KiB), is used for every token
+// of a token block, and is overwritten by the next group, as a BLAS packs its panels. It pays
+// where the packed layout lets one instruction serve several rows: Q4_K's VNNI kernel puts
+// eight rows in the lanes of one register, so its float scaling is done once per eight rows.
+constexpr int kPackRows = 8;
+using PackRowsFn = void (*)(int64_t n, const void* w, size_t w_stride, void* packed);
+using PackedDotFn = void (*)(int64_t n, const void* packed, const void* a, size_t a_stride, int n_tokens, float* y,
+                             size_t y_stride);
 // Attention over an fp16 KV cache, n cache rows of d values, `stride` elements apart:
 // scores[t] = Σ_i row_t[i]·q[i], and out[i] = Σ_t w[t]·row_t[i] (out overwritten). One call
 // per head keeps the query or the output in registers across all rows.
@@ -77,6 +90,9 @@ struct KernelTable {
   VecDot4Fn vec_dot4[kTypeSlots] = {};  // optional
   VecDot4x2Fn vec_dot4x2[kTypeSlots] = {};  // optional; used before vec_dot4 where present
   VecDot2x2Fn vec_dot2x2[kTypeSlots] = {};  // optional; for the last two or three tokens
+  PackRowsFn pack_rows[kTypeSlots] = {};    // optional, with packed_dot and packed_block_bytes
+  PackedDotFn packed_dot[kTypeSlots] = {};
+  size_t packed_block_bytes[kTypeSlots] = {};  // packed bytes per weight block of kPackRows rows
   Act act[kTypeSlots] = {};             // activation format vec_dot[t] expects (default_activations)
   QuantizeFn quantize_q8a = nullptr;    // float row → Q8A
   QuantizeFn quantize_q8_K = nullptr;   // float row → Q8_K

@@ -521,6 +521,262 @@ void dot2x2_q4_K(int64_t n, const void* wv, size_t w_stride, const void* av, siz
   dot_tokens_q4_K_256<2>(n, static_cast<const uint8_t*>(wv) + w_stride, av, stride, out + 2);
 }
 
+// ---- Q4_K prompts: eight rows packed per tile ---------------------------------------------------
+//
+// The kernels above scale each (row, token, super-block) product in floats on its own: about a
+// quarter of their instructions. Here eight rows are packed side by side (PackRowsFn in
+// dispatch.h), so that each int32 lane of a register belongs to one row: VPDPBUSD multiplies
+// four consecutive values of all eight rows by the same four activation bytes (a broadcast
+// load), and everything after the products (sub-block scales, mins, d, dmin, the token's d)
+// is done for eight rows per instruction. The packed group (1280 bytes per super-block, 10-28
+// KiB for real rows) stays in L1/L2 while the token block's activations stream past it.
+
+// One super-block of eight rows.
+struct PackedQ4Kx8 {
+  float d[8], dmin[8];  // per row
+  uint8_t sc[8][8];     // [sub-block][row]
+  uint8_t m[8][16];     // [sub-block][row], each twice: one VPDPWSSD meets Q8_K's two sums of 16
+  // [32-byte group k][value quad c][row · 4 + l]: qs byte 32k + 4c + l of the row, whose low
+  // nibble is value 4c + l of sub-block 2k and whose high nibble that of sub-block 2k + 1.
+  uint8_t q[4][8][32];
+};
+static_assert(sizeof(PackedQ4Kx8) == 1280);
+
+// 8x8 transpose of int32: out[c] lane r = in[r] lane c.
+HEARTH_INLINE void transpose_8x8_epi32(const __m256i in[8], __m256i out[8]) {
+  __m256i t[8], u[8];
+  for (int k = 0; k < 4; ++k) {
+    t[2 * k] = _mm256_unpacklo_epi32(in[2 * k], in[2 * k + 1]);
+    t[2 * k + 1] = _mm256_unpackhi_epi32(in[2 * k], in[2 * k + 1]);
+  }
+  for (int h = 0; h < 2; ++h) {  // rows 0-3, then 4-7
+    const __m256i* tt = t + 4 * h;
+    u[4 * h + 0] = _mm256_unpacklo_epi64(tt[0], tt[2]);
+    u[4 * h + 1] = _mm256_unpackhi_epi64(tt[0], tt[2]);
+    u[4 * h + 2] = _mm256_unpacklo_epi64(tt[1], tt[3]);
+    u[4 * h + 3] = _mm256_unpackhi_epi64(tt[1], tt[3]);
+  }
+  for (int c = 0; c < 4; ++c) {
+    out[c] = _mm256_permute2x128_si256(u[c], u[4 + c], 0x20);
+    out[c + 4] = _mm256_permute2x128_si256(u[c], u[4 + c], 0x31);
+  }
+}
+
+// 8x8 transpose of bytes: row r of the result (bytes 8r .. 8r + 7 of out[r / 2]) holds byte r
+// of each of the eight inputs.
+HEARTH_INLINE void transpose_8x8_epi8(const uint64_t in[8], __m128i out[4]) {
+  __m128i u[4], v[4];
+  for (int k = 0; k < 4; ++k)
+    u[k] = _mm_unpacklo_epi8(_mm_cvtsi64_si128(int64_t(in[2 * k])), _mm_cvtsi64_si128(int64_t(in[2 * k + 1])));
+  v[0] = _mm_unpacklo_epi16(u[0], u[1]);
+  v[1] = _mm_unpackhi_epi16(u[0], u[1]);
+  v[2] = _mm_unpacklo_epi16(u[2], u[3]);
+  v[3] = _mm_unpackhi_epi16(u[2], u[3]);
+  out[0] = _mm_unpacklo_epi32(v[0], v[2]);
+  out[1] = _mm_unpackhi_epi32(v[0], v[2]);
+  out[2] = _mm_unpacklo_epi32(v[1], v[3]);
+  out[3] = _mm_unpackhi_epi32(v[1], v[3]);
+}
+
+void pack_q4_K_x8(int64_t n, const void* wv, size_t w_stride, void* out) {
+  const uint8_t* w = static_cast<const uint8_t*>(wv);
+  PackedQ4Kx8* p = static_cast<PackedQ4Kx8*>(out);
+  for (int64_t i = 0; i < n / QK_K; ++i, ++p) {
+    const BlockQ4_K* b[8];
+    uint64_t sc8[8], m8[8];
+    for (int r = 0; r < 8; ++r) {
+      b[r] = reinterpret_cast<const BlockQ4_K*>(w + r * w_stride) + i;
+      p->d[r] = h2f(b[r]->d);
+      p->dmin[r] = h2f(b[r]->dmin);
+      q4_K_scale_min_bytes(b[r]->scales, &sc8[r], &m8[r]);
+    }
+    __m128i t[4];
+    transpose_8x8_epi8(sc8, t);
+    for (int k = 0; k < 4; ++k) _mm_storeu_si128(reinterpret_cast<__m128i*>(p->sc[2 * k]), t[k]);
+    transpose_8x8_epi8(m8, t);
+    for (int k = 0; k < 4; ++k) {
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(p->m[2 * k]), _mm_unpacklo_epi8(t[k], t[k]));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(p->m[2 * k + 1]), _mm_unpackhi_epi8(t[k], t[k]));
+    }
+    for (int k = 0; k < 4; ++k) {
+      __m256i q[8], qt[8];
+      for (int r = 0; r < 8; ++r) q[r] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[r]->qs + 32 * k));
+      transpose_8x8_epi32(q, qt);
+      for (int c = 0; c < 8; ++c) _mm256_storeu_si256(reinterpret_cast<__m256i*>(p->q[k][c]), qt[c]);
+    }
+  }
+}
+
+// Four bytes at p in every int32 lane.
+HEARTH_INLINE __m256i broadcast32(const void* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm256_set1_epi32(v);
+}
+
+// T tokens against one packed group: y[t · y_stride + r]. With T = 8 the eight chains of
+// VPDPBUSD (one per token) cover its latency.
+template <int T>
+void packed_dot_q4_K_x8_tokens(int64_t n, const PackedQ4Kx8* p, const uint8_t* ab, size_t stride, float* y,
+                               size_t y_stride) {
+  __m256 acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / QK_K; ++i) {
+    const PackedQ4Kx8& g = p[i];
+    const BlockQ8_K* x[T];
+    for (int t = 0; t < T; ++t) x[t] = reinterpret_cast<const BlockQ8_K*>(ab + t * stride) + i;
+    __m256i isum[T];
+    for (int t = 0; t < T; ++t) isum[t] = _mm256_setzero_si256();
+    // Sub-block 2k from the low nibbles of group k, then 2k + 1 from the high ones (one pass
+    // per sub-block: both at once would need more registers than there are).
+    for (int j = 0; j < 8; ++j) {
+      const int k = j / 2, shift = 4 * (j % 2);
+      const __m256i low4 = _mm256_set1_epi8(0x0f);
+      __m256i s[T];
+      for (int t = 0; t < T; ++t) s[t] = _mm256_setzero_si256();
+      for (int c = 0; c < 8; ++c) {
+        const __m256i raw = _mm256_load_si256(reinterpret_cast<const __m256i*>(g.q[k][c]));
+        const __m256i wq = _mm256_and_si256(shift != 0 ? _mm256_srli_epi16(raw, 4) : raw, low4);
+        for (int t = 0; t < T; ++t) s[t] = _mm256_dpbusd_epi32(s[t], wq, broadcast32(x[t]->qs + 32 * j + 4 * c));
+      }
+      const __m256i sc = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(g.sc[j])));
+      for (int t = 0; t < T; ++t) isum[t] = _mm256_add_epi32(isum[t], _mm256_mullo_epi32(s[t], sc));
+    }
+    __m256i msum[T];
+    for (int t = 0; t < T; ++t) msum[t] = _mm256_setzero_si256();
+    for (int j = 0; j < 8; ++j) {
+      const __m256i mj = _mm256_cvtepu8_epi16(_mm_load_si128(reinterpret_cast<const __m128i*>(g.m[j])));
+      for (int t = 0; t < T; ++t) msum[t] = _mm256_dpwssd_epi32(msum[t], mj, broadcast32(x[t]->bsums + 2 * j));
+    }
+    const __m256 d = _mm256_load_ps(g.d), dmin = _mm256_load_ps(g.dmin);
+    for (int t = 0; t < T; ++t) {
+      const __m256 xd = _mm256_set1_ps(x[t]->d);
+      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(d, xd), acc[t]);
+      acc[t] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum[t]), _mm256_mul_ps(dmin, xd), acc[t]);
+    }
+  }
+  for (int t = 0; t < T; ++t) _mm256_storeu_ps(y + t * y_stride, acc[t]);
+}
+
+// ---- Q6_K prompts: eight rows packed per tile, as Q4_K ----------------------------------------
+//
+// Q6_K's values (6 bits, 0..63 standing for -32..31) are unpacked to bytes when packing, so
+// the kernel only multiplies: sixteen 16-value sub-blocks with signed 8-bit scales, and the
+// -32 offset as Σ_s -32·sc_s · (Σ a over sub-block s) against Q8_K's sums of 16, two
+// sub-blocks per VPDPWSSD, into the same integer sum. Q4_K_M files keep some tensors in Q6_K
+// (the output matrix, half the attn_v and ffn_down ones).
+
+// One super-block of eight rows.
+struct PackedQ6Kx8 {
+  float d[8];
+  int8_t sc[16][8];      // [sub-block of 16][row]
+  int16_t off[8][8][2];  // [sub-block pair p][row]: -32 · the scales of sub-blocks 2p and 2p + 1
+  uint8_t q[8][8][32];   // [32-value chunk v][quad c][row · 4 + l]: value 32v + 4c + l, 0..63
+};
+static_assert(sizeof(PackedQ6Kx8) == 2464);
+
+void pack_q6_K_x8(int64_t n, const void* wv, size_t w_stride, void* out) {
+  const uint8_t* w = static_cast<const uint8_t*>(wv);
+  PackedQ6Kx8* p = static_cast<PackedQ6Kx8*>(out);
+  for (int64_t i = 0; i < n / QK_K; ++i, ++p) {
+    const BlockQ6_K* b[8];
+    uint64_t sc_lo[8], sc_hi[8];
+    for (int r = 0; r < 8; ++r) {
+      b[r] = reinterpret_cast<const BlockQ6_K*>(w + r * w_stride) + i;
+      p->d[r] = h2f(b[r]->d);
+      std::memcpy(&sc_lo[r], b[r]->scales, 8);
+      std::memcpy(&sc_hi[r], b[r]->scales + 8, 8);
+    }
+    // t[k]: the eight rows' scales of sub-blocks 8·half + 2k (bytes 0-7) and the next one (8-15).
+    for (int half = 0; half < 2; ++half) {
+      __m128i t[4];
+      transpose_8x8_epi8(half == 0 ? sc_lo : sc_hi, t);
+      for (int k = 0; k < 4; ++k) {
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(p->sc[8 * half + 2 * k]), t[k]);
+        const __m256i pairs = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(t[k], _mm_unpackhi_epi64(t[k], t[k])));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(p->off[4 * half + k]),
+                            _mm256_sub_epi16(_mm256_setzero_si256(), _mm256_slli_epi16(pairs, 5)));
+      }
+    }
+    for (int h = 0; h < 2; ++h) {
+      __m256i q[4][8], qt[8];
+      for (int r = 0; r < 8; ++r) {
+        __m256i u[4];
+        unpack_q6_half(b[r]->ql + 64 * h, b[r]->qh + 32 * h, u);
+        for (int g = 0; g < 4; ++g) q[g][r] = u[g];
+      }
+      for (int g = 0; g < 4; ++g) {
+        transpose_8x8_epi32(q[g], qt);
+        for (int c = 0; c < 8; ++c) _mm256_storeu_si256(reinterpret_cast<__m256i*>(p->q[4 * h + g][c]), qt[c]);
+      }
+    }
+  }
+}
+
+template <int T>
+void packed_dot_q6_K_x8_tokens(int64_t n, const PackedQ6Kx8* p, const uint8_t* ab, size_t stride, float* y,
+                               size_t y_stride) {
+  __m256 acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / QK_K; ++i) {
+    const PackedQ6Kx8& g = p[i];
+    const BlockQ8_K* x[T];
+    for (int t = 0; t < T; ++t) x[t] = reinterpret_cast<const BlockQ8_K*>(ab + t * stride) + i;
+    __m256i isum[T];
+    for (int t = 0; t < T; ++t) isum[t] = _mm256_setzero_si256();
+    for (int sb = 0; sb < 16; ++sb) {
+      const int v = sb / 2, c0 = 4 * (sb % 2);
+      __m256i s[T];
+      for (int t = 0; t < T; ++t) s[t] = _mm256_setzero_si256();
+      for (int c = c0; c < c0 + 4; ++c) {
+        const __m256i wq = _mm256_load_si256(reinterpret_cast<const __m256i*>(g.q[v][c]));
+        for (int t = 0; t < T; ++t) s[t] = _mm256_dpbusd_epi32(s[t], wq, broadcast32(x[t]->qs + 32 * v + 4 * c));
+      }
+      const __m256i sc = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(g.sc[sb])));
+      for (int t = 0; t < T; ++t) isum[t] = _mm256_add_epi32(isum[t], _mm256_mullo_epi32(s[t], sc));
+    }
+    for (int pair = 0; pair < 8; ++pair) {
+      const __m256i off = _mm256_load_si256(reinterpret_cast<const __m256i*>(g.off[pair]));
+      for (int t = 0; t < T; ++t) isum[t] = _mm256_dpwssd_epi32(isum[t], off, broadcast32(x[t]->bsums + 2 * pair));
+    }
+    const __m256 d = _mm256_load_ps(g.d);
+    for (int t = 0; t < T; ++t)
+      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(d, _mm256_set1_ps(x[t]->d)), acc[t]);
+  }
+  for (int t = 0; t < T; ++t) _mm256_storeu_ps(y + t * y_stride, acc[t]);
+}
+
+// PackedDotFn for a packed layout P, whose kernel K<T>::run takes T tokens: one
+// instantiation per token count.
+template <typename P, template <int> class K>
+void packed_dot(int64_t n, const void* packed, const void* a, size_t a_stride, int n_tokens, float* y,
+                size_t y_stride) {
+  const P* p = static_cast<const P*>(packed);
+  const uint8_t* ab = static_cast<const uint8_t*>(a);
+  switch (n_tokens) {
+    case 1: return K<1>::run(n, p, ab, a_stride, y, y_stride);
+    case 2: return K<2>::run(n, p, ab, a_stride, y, y_stride);
+    case 3: return K<3>::run(n, p, ab, a_stride, y, y_stride);
+    case 4: return K<4>::run(n, p, ab, a_stride, y, y_stride);
+    case 5: return K<5>::run(n, p, ab, a_stride, y, y_stride);
+    case 6: return K<6>::run(n, p, ab, a_stride, y, y_stride);
+    case 7: return K<7>::run(n, p, ab, a_stride, y, y_stride);
+    default: return K<8>::run(n, p, ab, a_stride, y, y_stride);
+  }
+}
+template <int T>
+struct PackedQ4K {
+  static void run(int64_t n, const PackedQ4Kx8* p, const uint8_t* ab, size_t stride, float* y, size_t y_stride) {
+    packed_dot_q4_K_x8_tokens<T>(n, p, ab, stride, y, y_stride);
+  }
+};
+template <int T>
+struct PackedQ6K {
+  static void run(int64_t n, const PackedQ6Kx8* p, const uint8_t* ab, size_t stride, float* y, size_t y_stride) {
+    packed_dot_q6_K_x8_tokens<T>(n, p, ab, stride, y, y_stride);
+  }
+};
+
 }  // namespace
 
 const KernelTable& avx512vnni_table() {
@@ -543,8 +799,14 @@ const KernelTable& avx512vnni_table() {
     t.vec_dot[int(TensorType::Q4_K)] = dot_q4_K_256;
     t.vec_dot4[int(TensorType::Q4_K)] = dot4_q4_K;
     t.vec_dot2x2[int(TensorType::Q4_K)] = dot2x2_q4_K;
+    t.pack_rows[int(TensorType::Q4_K)] = pack_q4_K_x8;
+    t.packed_dot[int(TensorType::Q4_K)] = packed_dot<PackedQ4Kx8, PackedQ4K>;
+    t.packed_block_bytes[int(TensorType::Q4_K)] = sizeof(PackedQ4Kx8);
     t.vec_dot[int(TensorType::Q6_K)] = q6_k_512::dot<true>;
     t.vec_dot4[int(TensorType::Q6_K)] = q6_k_512::dot4<true>;
+    t.pack_rows[int(TensorType::Q6_K)] = pack_q6_K_x8;
+    t.packed_dot[int(TensorType::Q6_K)] = packed_dot<PackedQ6Kx8, PackedQ6K>;
+    t.packed_block_bytes[int(TensorType::Q6_K)] = sizeof(PackedQ6Kx8);
     return t;
   }();
   return table;

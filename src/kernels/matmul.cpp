@@ -234,6 +234,9 @@ struct Job {
   VecDot4Fn dot4 = {};
   VecDot4x2Fn dot4x2 = {};
   VecDot2x2Fn dot2x2 = {};
+  PackRowsFn pack_rows = {};  // null unless this call packs groups of rows (see dot_tile)
+  PackedDotFn packed_dot = {};
+  size_t packed_group_bytes = 0;
   QuantizeFn quantize = {};
   const uint8_t* w = {};
   size_t w_row_bytes = {};
@@ -276,6 +279,10 @@ void quantize_tokens(const Job& j, int ith, int nth) {
     j.quantize(j.x + t * j.cols, j.act_out + t * j.act_row_bytes, j.cols);
 }
 
+// Token blocks of at least this many tokens use a table's packed kernel where it has one:
+// packing a group of rows costs about as much as multiplying it with a few tokens.
+constexpr int64_t kPackMinTokens = 8;
+
 // One tile: rows [r0, r1) against tokens [t0, t1).
 void dot_tile(const Job& j, int64_t r0, int64_t r1, int64_t t0, int64_t t1) {
   if (j.n_tokens == 1) {
@@ -287,6 +294,22 @@ void dot_tile(const Job& j, int64_t r0, int64_t r1, int64_t t0, int64_t t1) {
     }
     return;
   }
+  int64_t r_rest = r0;  // the first row not done by the packed kernel
+  if (j.packed_dot != nullptr && t1 - t0 >= kPackMinTokens) {
+    // Groups of kPackRows rows, each packed once into this thread's buffer and then used for
+    // every token of the block. Tiles start at multiples of kPackRows (rows_per_tile), so the
+    // groups, and which rows fall back to the kernels below, do not depend on the threads.
+    thread_local std::vector<uint8_t> buffer;
+    constexpr size_t kAlign = 64;
+    if (buffer.size() < j.packed_group_bytes + kAlign) buffer.resize(j.packed_group_bytes + kAlign);
+    uint8_t* packed = buffer.data() + (kAlign - reinterpret_cast<uintptr_t>(buffer.data()) % kAlign) % kAlign;
+    for (; r_rest + kPackRows <= r1; r_rest += kPackRows) {
+      j.pack_rows(j.cols, j.w + r_rest * j.w_row_bytes, j.w_row_bytes, packed);
+      for (int64_t t = t0; t < t1; t += kPackRows)
+        j.packed_dot(j.cols, packed, j.act + t * j.act_row_bytes, j.act_row_bytes, int(std::min<int64_t>(kPackRows, t1 - t)),
+                     j.y + t * j.rows + r_rest, size_t(j.rows));
+    }
+  }
   float out[4];
   for (int64_t c0 = 0, chunk = 0; c0 < j.cols; c0 += j.k_chunk, ++chunk) {
     const int64_t kc = c0 + j.k_chunk < j.cols ? j.k_chunk : j.cols - c0;
@@ -296,7 +319,7 @@ void dot_tile(const Job& j, int64_t r0, int64_t r1, int64_t t0, int64_t t1) {
       float& dst = j.y[t * j.rows + r];
       dst = c0 == 0 ? v : dst + v;
     };
-    int64_t r = r0;
+    int64_t r = r_rest;
     if (j.dot4x2 != nullptr || j.dot2x2 != nullptr) {
       // Pairs of rows against the token block's groups of four (with the one-row four-token
       // kernel, row by row, where a type has no two-row one), then of two; any other token
@@ -432,6 +455,11 @@ void matmul_with(const KernelTable& table, const Weight& w, const float* x, int6
   j.dot4 = table.vec_dot4[int(w.type)];
   j.dot4x2 = n_tokens >= 4 ? table.vec_dot4x2[int(w.type)] : nullptr;
   j.dot2x2 = n_tokens >= 2 ? table.vec_dot2x2[int(w.type)] : nullptr;
+  if (n_tokens >= kPackMinTokens && table.packed_dot[int(w.type)] != nullptr) {
+    j.pack_rows = table.pack_rows[int(w.type)];
+    j.packed_dot = table.packed_dot[int(w.type)];
+    j.packed_group_bytes = table.packed_block_bytes[int(w.type)] * size_t(w.cols / gguf::block_size(w.type));
+  }
   j.w = static_cast<const uint8_t*>(w.data);
   j.w_row_bytes = gguf::row_bytes(w.type, uint64_t(w.cols));
   j.x = x;
@@ -476,6 +504,8 @@ void matmul_with(const KernelTable& table, const Weight& w, const float* x, int6
   // Even, so rows pair up as (2i, 2i + 1) for the two-row kernels whatever the thread count:
   // which kernel computes a row must not depend on it, or the rounding would.
   j.rows_per_tile = std::clamp<int64_t>(j.tile_rows / (nth * 8), n_tokens == 1 ? 8 : 4, n_tokens == 1 ? 256 : 64) & ~int64_t(1);
+  // Likewise whole groups for the packed kernel.
+  if (j.packed_dot != nullptr) j.rows_per_tile = std::max<int64_t>(kPackRows, j.rows_per_tile & ~int64_t(kPackRows - 1));
 
   j.row_chunks = (j.tile_rows + j.rows_per_tile - 1) / j.rows_per_tile;
   j.tiles = j.row_chunks * ((j.n_tokens + j.token_block - 1) / j.token_block);

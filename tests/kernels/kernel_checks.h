@@ -78,6 +78,58 @@ inline int expect_kernels_match_generic(const KernelTable& k, std::initializer_l
   return checked;
 }
 
+// The packed kernel of table k (where it has one for a type) against the generic vec_dot:
+// kPackRows different rows packed together, times 1 .. kPackRows tokens, written kPackRows + 3
+// floats apart so that a write outside a token's kPackRows outputs shows. Returns how many
+// outputs were checked.
+inline int expect_packed_kernels_match_generic(const KernelTable& k, std::initializer_list<gguf::TensorType> types) {
+  const KernelTable& g = generic_table();
+  int checked = 0;
+  for (gguf::TensorType t : types) {
+    if (k.packed_dot[int(t)] == nullptr) continue;
+    SCOPED_TRACE(std::string(gguf::tensor_type_name(t)));
+    for (int64_t n : {256, 768, 4096}) {
+      const auto w = random_blocks(t, n * kPackRows, uint32_t(n) + 5);
+      const size_t rb = w.size() / kPackRows;
+      std::vector<uint8_t> packed(k.packed_block_bytes[int(t)] * size_t(n / gguf::block_size(t)) + 64);
+      void* p = packed.data() + (64 - reinterpret_cast<uintptr_t>(packed.data()) % 64) % 64;
+      k.pack_rows[int(t)](n, w.data(), rb, p);
+      const Act at = k.act[int(t)], gat = g.act[int(t)];
+      const size_t stride = act_row_bytes(at, n), gstride = act_row_bytes(gat, n);
+      std::vector<uint8_t> acts(stride * kPackRows), gacts(gstride * kPackRows);
+      for (int tok = 0; tok < kPackRows; ++tok) {
+        const auto x = random_row(size_t(n), uint32_t(n) + 40 + uint32_t(tok));
+        quantizer(g, at)(x.data(), acts.data() + tok * stride, n);
+        quantizer(g, gat)(x.data(), gacts.data() + tok * gstride, n);
+      }
+      std::vector<float> wd(static_cast<size_t>(n)), ad(static_cast<size_t>(n));
+      constexpr size_t y_stride = kPackRows + 3;
+      for (int n_tokens = 1; n_tokens <= kPackRows; ++n_tokens) {
+        std::vector<float> y(y_stride * kPackRows, NAN);
+        k.packed_dot[int(t)](n, p, acts.data(), stride, n_tokens, y.data(), y_stride);
+        for (int tok = 0; tok < kPackRows; ++tok)
+          for (size_t r = 0; r < y_stride; ++r) {
+            const float got = y[tok * y_stride + r];
+            if (tok >= n_tokens || r >= size_t(kPackRows)) {
+              EXPECT_TRUE(std::isnan(got)) << "written outside the outputs: token " << tok << " row " << r;
+              continue;
+            }
+            const uint8_t* wr = w.data() + r * rb;
+            dequantize_row(t, wr, wd.data(), n);
+            dequantize_activation(at, acts.data() + tok * stride, ad.data(), n);
+            double scale = 0;
+            for (int64_t i = 0; i < n; ++i) scale += std::fabs(double(wd[size_t(i)]) * ad[size_t(i)]);
+            const float want = g.vec_dot[int(t)](n, wr, gacts.data() + tok * gstride);
+            EXPECT_NEAR(got, want, 2e-5 * scale + 1e-6)
+                << "n=" << n << ", " << n_tokens << " tokens: token " << tok << " row " << r;
+            ++checked;
+          }
+      }
+    }
+  }
+  return checked;
+}
+
 // matmul through table k against the generic table, several tokens (token blocking and the
 // four- and two-token kernels: 11 = 4 + 4 + 2 + 1).
 inline void expect_matmul_matches_generic(const KernelTable& k, std::initializer_list<gguf::TensorType> types) {

@@ -39,6 +39,9 @@ TEST(Avx512VnniEmulated, KernelsMatchGeneric) {
   EXPECT_EQ(k.act[int(TensorType::Q4_0)], Act::Q8X);
   const int checked = test::expect_kernels_match_generic(k, {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q6_K});
   EXPECT_GT(checked, 50);
+  // The eight-row packed kernels (Q4_K, Q6_K), for one to eight tokens: per type 3 lengths ×
+  // 36 outputs × 8 rows.
+  EXPECT_EQ(test::expect_packed_kernels_match_generic(k, {TensorType::Q4_K, TensorType::Q6_K}), 2 * 3 * 36 * 8);
 }
 
 TEST(Avx512VnniEmulated, MatmulMatchesGeneric) {

@@ -18,6 +18,7 @@
 #include "kernels/matmul.h"
 #include "kernels/quant.h"
 #include "kernels/vec.h"
+#include "kernel_checks.h"
 #include "test_helpers.h"
 #include "util/cpu.h"
 #include "util/error.h"
@@ -259,6 +260,24 @@ TEST(Dot, VnniQ6KEqualsAvx512Q6K) {
   }
 }
 
+TEST(Dot, PackedKernelsMatchGeneric) {
+  // Packed row groups (prompt processing) against the generic dot, on every ISA with a packed
+  // kernel; the VNNI table has one for Q4_K.
+  for (Isa isa : available_isas()) {
+    SCOPED_TRACE(isa_name(isa));
+    const KernelTable& k = table_for(isa);
+    int with_packing = 0;
+    for (TensorType t : kWeightTypes) with_packing += k.packed_dot[int(t)] != nullptr;
+    const int checked = test::expect_packed_kernels_match_generic(
+        k, {TensorType::Q4_0, TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1, TensorType::Q8_0, TensorType::Q4_K,
+            TensorType::Q5_K, TensorType::Q6_K});
+    EXPECT_EQ(checked, with_packing * 3 * 36 * kPackRows);
+    if (isa == Isa::avx512vnni) {
+      EXPECT_NE(k.packed_dot[int(TensorType::Q4_K)], nullptr);
+    }
+  }
+}
+
 TEST(Dot, ActivationQuantizersAreBitIdentical) {
   // The activation format must not depend on the path, or results would differ by ISA.
   auto x = test::random_row(4096, 12);
@@ -411,13 +430,14 @@ TEST(Matmul, IsaPathsAgreeOnLargerShapes) {
 TEST(Matmul, SameResultForAnyThreadCount) {
   // Each output is computed whole by one thread with the same code (rows pair up the same way
   // for the two-row kernels), so the split must not change a single bit. 301 rows: an odd
-  // one out; 5 and 3 tokens: the four- and two-token kernels plus a single one.
+  // one out; 5 and 3 tokens: the four- and two-token kernels plus a single one; 13 tokens:
+  // Q4_K's packed groups of eight rows where the table has them (37 groups and 5 rows).
   for (TensorType t : {TensorType::Q4_K, TensorType::Q4_0}) {
     SCOPED_TRACE(name(t));
     const Matrix m = make_matrix(t, 301, 2048, 8);
-    const auto x = test::random_row(2048 * 5, 9);
+    const auto x = test::random_row(2048 * 13, 9);
     ThreadPool one(1);
-    for (int64_t n_tokens : {5, 3, 1}) {
+    for (int64_t n_tokens : {13, 5, 3, 1}) {
       std::vector<float> ref(size_t(301 * n_tokens));
       matmul(m.weight(), x.data(), n_tokens, ref.data(), one);
       for (int n : {2, 3, 4}) {
@@ -491,6 +511,52 @@ TEST(Matmul, FourTokensUseTheFourTokenKernels) {
         for (int tok = 0; tok < 4; ++tok)
           ASSERT_EQ(y[size_t(tok * rows + r)], want[tok]) << "row " << r << " token " << tok;
       }
+    }
+  }
+}
+
+TEST(Matmul, PromptsUseThePackedKernelForWholeRowGroups) {
+  // Where a table packs rows, a prompt's rows go through the packed kernel in groups of
+  // kPackRows (the last few rows, short of a group, through the other kernels), eight tokens
+  // at a time: every output of a whole group must be exactly what that kernel gives.
+  ThreadPool pool(2);
+  const int64_t rows = 37, cols = 512, n_tokens = 13;  // groups 0-31 and rows 32-36; 8 + 5 tokens
+  for (Isa isa : available_isas()) {
+    const KernelTable& k = table_for(isa);
+    for (TensorType t : kWeightTypes) {
+      if (k.packed_dot[int(t)] == nullptr) continue;
+      SCOPED_TRACE(std::string(isa_name(isa)) + " " + name(t));
+      const Matrix m = make_matrix(t, rows, cols, 23);
+      const auto x = test::random_row(size_t(n_tokens * cols), 24);
+      std::vector<float> y(size_t(n_tokens * rows), NAN);
+      matmul_with(k, m.weight(), x.data(), n_tokens, y.data(), pool);
+      std::vector<uint8_t> acts;
+      size_t stride = 0;
+      for (int64_t tok = 0; tok < n_tokens; ++tok) {
+        const auto a = activation(t, std::vector<float>(x.begin() + tok * cols, x.begin() + (tok + 1) * cols), k);
+        stride = a.size();
+        acts.insert(acts.end(), a.begin(), a.end());
+      }
+      const size_t rb = gguf::row_bytes(t, uint64_t(cols));
+      std::vector<uint8_t> packed(k.packed_block_bytes[int(t)] * size_t(cols / gguf::block_size(t)) + 64);
+      void* p = packed.data() + (64 - reinterpret_cast<uintptr_t>(packed.data()) % 64) % 64;
+      std::vector<float> want(size_t(n_tokens * rows));
+      for (int64_t r = 0; r + kPackRows <= rows; r += kPackRows) {
+        k.pack_rows[int(t)](cols, m.data.data() + size_t(r) * rb, rb, p);
+        for (int64_t tok = 0; tok < n_tokens; tok += kPackRows)
+          k.packed_dot[int(t)](cols, p, acts.data() + size_t(tok) * stride, stride,
+                               int(std::min<int64_t>(kPackRows, n_tokens - tok)), want.data() + tok * rows + r,
+                               size_t(rows));
+      }
+      for (int64_t tok = 0; tok < n_tokens; ++tok)
+        for (int64_t r = 0; r < rows; ++r) {
+          const size_t i = size_t(tok * rows + r);
+          if (r < rows / kPackRows * kPackRows) {
+            ASSERT_EQ(y[i], want[i]) << "row " << r << " token " << tok;
+          } else {
+            ASSERT_FALSE(std::isnan(y[i])) << "row " << r << " token " << tok;
+          }
+        }
     }
   }
 }
