@@ -746,6 +746,102 @@ void packed_dot_q6_K_x8_tokens(int64_t n, const PackedQ6Kx8* p, const uint8_t* a
   for (int t = 0; t < T; ++t) _mm256_storeu_ps(y + t * y_stride, acc[t]);
 }
 
+// ---- Q4_0 and Q8_0 prompts: eight rows packed per tile ------------------------------------------
+//
+// As for the K-quants, with Q8X activations: per 32-value block, eight VPDPBUSD give the eight
+// rows' integer sums, seeded with the block's offset (c·Σa = c·(-nsum), c = 8 for Q4_0's
+// nibbles, 128 for Q8_0's bytes flipped to unsigned), and one float multiply-add per token
+// applies the eight rows' d times the token's d.
+
+// One 32-value block of eight rows. Q4_0 keeps its nibbles unsplit (quads 0-3: byte 4c + l of
+// each row, low nibble = value 4c + l, high nibble = value 16 + 4c + l); Q8_0 has eight quads
+// of bytes flipped to unsigned (value 4c + l + 128).
+template <bool Nibbles>
+struct PackedBlockx8 {
+  float d[8];
+  uint8_t q[Nibbles ? 4 : 8][32];  // [quad][row · 4 + l]
+};
+static_assert(sizeof(PackedBlockx8<true>) == 160 && sizeof(PackedBlockx8<false>) == 288);
+
+// Rows r (128-bit lane 0) and r + 4 (lane 1) of four dwords each, in[0..3] for r = 0..3 →
+// out[c] = dword c of rows 0..7.
+HEARTH_INLINE void transpose_8x4_epi32(const __m256i in[4], __m256i out[4]) {
+  const __m256i t0 = _mm256_unpacklo_epi32(in[0], in[1]), t1 = _mm256_unpackhi_epi32(in[0], in[1]);
+  const __m256i t2 = _mm256_unpacklo_epi32(in[2], in[3]), t3 = _mm256_unpackhi_epi32(in[2], in[3]);
+  out[0] = _mm256_unpacklo_epi64(t0, t2);
+  out[1] = _mm256_unpackhi_epi64(t0, t2);
+  out[2] = _mm256_unpacklo_epi64(t1, t3);
+  out[3] = _mm256_unpackhi_epi64(t1, t3);
+}
+
+void pack_q4_0_x8(int64_t n, const void* wv, size_t w_stride, void* out) {
+  const uint8_t* w = static_cast<const uint8_t*>(wv);
+  PackedBlockx8<true>* p = static_cast<PackedBlockx8<true>*>(out);
+  for (int64_t i = 0; i < n / QK; ++i, ++p) {
+    const BlockQ4_0* b[8];
+    for (int r = 0; r < 8; ++r) {
+      b[r] = reinterpret_cast<const BlockQ4_0*>(w + r * w_stride) + i;
+      p->d[r] = h2f(b[r]->d);
+    }
+    __m256i in[4], qt[4];
+    for (int r = 0; r < 4; ++r)
+      in[r] = _mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(b[r + 4]->qs), reinterpret_cast<const __m128i*>(b[r]->qs));
+    transpose_8x4_epi32(in, qt);
+    for (int c = 0; c < 4; ++c) _mm256_storeu_si256(reinterpret_cast<__m256i*>(p->q[c]), qt[c]);
+  }
+}
+
+void pack_q8_0_x8(int64_t n, const void* wv, size_t w_stride, void* out) {
+  const uint8_t* w = static_cast<const uint8_t*>(wv);
+  PackedBlockx8<false>* p = static_cast<PackedBlockx8<false>*>(out);
+  const __m256i flip = _mm256_set1_epi8(int8_t(0x80));
+  for (int64_t i = 0; i < n / QK; ++i, ++p) {
+    __m256i q[8], qt[8];
+    for (int r = 0; r < 8; ++r) {
+      const BlockQ8_0* b = reinterpret_cast<const BlockQ8_0*>(w + r * w_stride) + i;
+      p->d[r] = h2f(b->d);
+      q[r] = _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b->qs)), flip);
+    }
+    transpose_8x8_epi32(q, qt);
+    for (int c = 0; c < 8; ++c) _mm256_storeu_si256(reinterpret_cast<__m256i*>(p->q[c]), qt[c]);
+  }
+}
+
+template <bool Nibbles, int T>
+void packed_dot_blocks_x8_tokens(int64_t n, const PackedBlockx8<Nibbles>* p, const uint8_t* ab, size_t stride,
+                                 float* y, size_t y_stride) {
+  const __m256i low4 = _mm256_set1_epi8(0x0f);
+  __m256 acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / QK; ++i) {
+    const PackedBlockx8<Nibbles>& g = p[i];
+    const int k = int(i % 4);  // block k of its Q8X group
+    const BlockQ8X* x[T];
+    for (int t = 0; t < T; ++t) x[t] = reinterpret_cast<const BlockQ8X*>(ab + t * stride) + i / 4;
+    __m256i s[T];
+    for (int t = 0; t < T; ++t) s[t] = _mm256_slli_epi32(broadcast32(x[t]->nsum + 4 * k), Nibbles ? 3 : 7);
+    for (int c = 0; c < 4; ++c) {
+      __m256i w_lo, w_hi;  // values 4c.. (first half of the block) and 16 + 4c.. (second half)
+      if constexpr (Nibbles) {
+        const __m256i raw = _mm256_load_si256(reinterpret_cast<const __m256i*>(g.q[c]));
+        w_lo = _mm256_and_si256(raw, low4);
+        w_hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4);
+      } else {
+        w_lo = _mm256_load_si256(reinterpret_cast<const __m256i*>(g.q[c]));
+        w_hi = _mm256_load_si256(reinterpret_cast<const __m256i*>(g.q[4 + c]));
+      }
+      for (int t = 0; t < T; ++t) {
+        s[t] = _mm256_dpbusd_epi32(s[t], w_lo, broadcast32(x[t]->lo + 16 * k + 4 * c));
+        s[t] = _mm256_dpbusd_epi32(s[t], w_hi, broadcast32(x[t]->hi + 16 * k + 4 * c));
+      }
+    }
+    const __m256 d = _mm256_load_ps(g.d);
+    for (int t = 0; t < T; ++t)
+      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[t]), _mm256_mul_ps(d, _mm256_set1_ps(x[t]->d[4 * k])), acc[t]);
+  }
+  for (int t = 0; t < T; ++t) _mm256_storeu_ps(y + t * y_stride, acc[t]);
+}
+
 // PackedDotFn for a packed layout P, whose kernel K<T>::run takes T tokens: one
 // instantiation per token count.
 template <typename P, template <int> class K>
@@ -771,6 +867,19 @@ struct PackedQ4K {
   }
 };
 template <int T>
+struct PackedQ4_0 {
+  static void run(int64_t n, const PackedBlockx8<true>* p, const uint8_t* ab, size_t stride, float* y, size_t y_stride) {
+    packed_dot_blocks_x8_tokens<true, T>(n, p, ab, stride, y, y_stride);
+  }
+};
+template <int T>
+struct PackedQ8_0 {
+  static void run(int64_t n, const PackedBlockx8<false>* p, const uint8_t* ab, size_t stride, float* y,
+                  size_t y_stride) {
+    packed_dot_blocks_x8_tokens<false, T>(n, p, ab, stride, y, y_stride);
+  }
+};
+template <int T>
 struct PackedQ6K {
   static void run(int64_t n, const PackedQ6Kx8* p, const uint8_t* ab, size_t stride, float* y, size_t y_stride) {
     packed_dot_q6_K_x8_tokens<T>(n, p, ab, stride, y, y_stride);
@@ -789,12 +898,18 @@ const KernelTable& avx512vnni_table() {
     t.vec_dot4[int(TensorType::Q4_0)] = dot4_groups<Q4_0Format>;
     t.vec_dot4x2[int(TensorType::Q4_0)] = dot_rows2_groups<Q4_0Format, 4>;
     t.vec_dot2x2[int(TensorType::Q4_0)] = dot_rows2_groups<Q4_0Format, 2>;
+    t.pack_rows[int(TensorType::Q4_0)] = pack_q4_0_x8;
+    t.packed_dot[int(TensorType::Q4_0)] = packed_dot<PackedBlockx8<true>, PackedQ4_0>;
+    t.packed_block_bytes[int(TensorType::Q4_0)] = sizeof(PackedBlockx8<true>);
     t.act[int(TensorType::Q4_0)] = Act::Q8X;
     t.vec_dot[int(TensorType::Q8_0)] = dot_halves_256<Q8_0Half>;
     t.vec_dot4[int(TensorType::Q8_0)] = dot4_groups<Q8_0Format>;
     t.vec_dot4x2[int(TensorType::Q8_0)] = dot_rows2_groups<Q8_0Format, 4>;
     // No two-token Q8_0 kernel: its unpacking (16-byte loads and inserts) is too dear for two
     // tokens; the one-token kernel twice took a 1.1B two-token step in 46-48 ms against 66-68.
+    t.pack_rows[int(TensorType::Q8_0)] = pack_q8_0_x8;
+    t.packed_dot[int(TensorType::Q8_0)] = packed_dot<PackedBlockx8<false>, PackedQ8_0>;
+    t.packed_block_bytes[int(TensorType::Q8_0)] = sizeof(PackedBlockx8<false>);
     t.act[int(TensorType::Q8_0)] = Act::Q8X;
     t.vec_dot[int(TensorType::Q4_K)] = dot_q4_K_256;
     t.vec_dot4[int(TensorType::Q4_K)] = dot4_q4_K;

@@ -481,6 +481,11 @@ void matmul_with(const KernelTable& table, const Weight& w, const float* x, int6
     constexpr size_t kLine = 64;
     j.quantize = quantizer(table, act);
     j.act_row_bytes = act_row_bytes(act, w.cols);
+    // Rows a multiple of 1 KiB apart would put the same part of every token's row in the
+    // same few L1 sets, and the packed kernels read eight tokens at one offset: with 2048
+    // columns in Q8X (4 KiB rows) the Q4_0 one took 375 TSC cycles per 256 values against
+    // 289 with rows 256 bytes further apart.
+    if (n_tokens > 1 && j.act_row_bytes % 1024 == 0) j.act_row_bytes += 256;
     const size_t need = j.act_row_bytes * size_t(n_tokens) + kLine;
     if (scratch.size() < need) scratch.resize(need);
     const size_t skip = (kLine - reinterpret_cast<uintptr_t>(scratch.data()) % kLine) % kLine;

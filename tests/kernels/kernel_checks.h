@@ -80,15 +80,18 @@ inline int expect_kernels_match_generic(const KernelTable& k, std::initializer_l
 
 // The packed kernel of table k (where it has one for a type) against the generic vec_dot:
 // kPackRows different rows packed together, times 1 .. kPackRows tokens, written kPackRows + 3
-// floats apart so that a write outside a token's kPackRows outputs shows. Returns how many
-// outputs were checked.
+// floats apart so that a write outside a token's kPackRows outputs shows; rows of 3 lengths,
+// 5 for the 32-value formats (two with block counts that are not a multiple of four). Returns
+// how many outputs were checked: 36 · kPackRows per length (Σ of 1 .. 8 tokens × 8 rows).
 inline int expect_packed_kernels_match_generic(const KernelTable& k, std::initializer_list<gguf::TensorType> types) {
   const KernelTable& g = generic_table();
   int checked = 0;
   for (gguf::TensorType t : types) {
     if (k.packed_dot[int(t)] == nullptr) continue;
     SCOPED_TRACE(std::string(gguf::tensor_type_name(t)));
-    for (int64_t n : {256, 768, 4096}) {
+    std::vector<int64_t> lengths = {256, 768, 4096};
+    if (gguf::block_size(t) == 32) lengths.insert(lengths.end(), {96, 4096 + 32});  // odd block counts
+    for (int64_t n : lengths) {
       const auto w = random_blocks(t, n * kPackRows, uint32_t(n) + 5);
       const size_t rb = w.size() / kPackRows;
       std::vector<uint8_t> packed(k.packed_block_bytes[int(t)] * size_t(n / gguf::block_size(t)) + 64);

@@ -262,18 +262,20 @@ TEST(Dot, VnniQ6KEqualsAvx512Q6K) {
 
 TEST(Dot, PackedKernelsMatchGeneric) {
   // Packed row groups (prompt processing) against the generic dot, on every ISA with a packed
-  // kernel; the VNNI table has one for Q4_K.
+  // kernel; the VNNI table has them for Q4_0, Q8_0, Q4_K and Q6_K.
   for (Isa isa : available_isas()) {
     SCOPED_TRACE(isa_name(isa));
     const KernelTable& k = table_for(isa);
-    int with_packing = 0;
-    for (TensorType t : kWeightTypes) with_packing += k.packed_dot[int(t)] != nullptr;
+    int lengths = 0;  // per type: 5 lengths for the 32-value formats, 3 for the others
+    for (TensorType t : kWeightTypes)
+      if (k.packed_dot[int(t)] != nullptr) lengths += gguf::block_size(t) == 32 ? 5 : 3;
     const int checked = test::expect_packed_kernels_match_generic(
         k, {TensorType::Q4_0, TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1, TensorType::Q8_0, TensorType::Q4_K,
             TensorType::Q5_K, TensorType::Q6_K});
-    EXPECT_EQ(checked, with_packing * 3 * 36 * kPackRows);
+    EXPECT_EQ(checked, lengths * 36 * kPackRows);
     if (isa == Isa::avx512vnni) {
-      EXPECT_NE(k.packed_dot[int(TensorType::Q4_K)], nullptr);
+      for (TensorType t : {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q6_K})
+        EXPECT_NE(k.packed_dot[int(t)], nullptr) << name(t);
     }
   }
 }
