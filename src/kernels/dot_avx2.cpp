@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "kernels/dispatch.h"
+#include "kernels/packed_x8.h"
 #include "kernels/quant.h"
 #include "kernels/simd_avx2.h"
 
@@ -720,6 +721,7 @@ constexpr KernelTable make_table() {
   t.vec_dot2x2[int(TensorType::Q4_K)] = dot2x2_q4_K;
   t.vec_dot4[int(TensorType::Q5_K)] = dot4_q5_K;
   t.vec_dot4[int(TensorType::Q6_K)] = dot4_q6_K;
+  packed_x8::add_to_table<false>(t);
   t.quantize_q8a = quantize_q8a;
   t.quantize_q8x = quantize_q8x_via<quantize_q8a>;
   t.quantize_q8_K = quantize_q8_K;
