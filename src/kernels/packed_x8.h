@@ -120,29 +120,44 @@ struct PackedQ4Kx8 {
 };
 static_assert(sizeof(PackedQ4Kx8) == 1280);
 
+// Q5_K: as Q4_K, with the five-bit values unpacked to bytes (sub-block j, quad c).
+struct PackedQ5Kx8 {
+  float d[8], dmin[8];
+  uint8_t sc[8][8];
+  uint8_t m[8][16];
+  uint8_t q[8][8][32];  // [sub-block][value quad c][row · 4 + l]: value 4c + l, 0..31
+};
+static_assert(sizeof(PackedQ5Kx8) == 2304);
+
+// The scales, mins, d and dmin of the eight rows' super-blocks b (Q4_K and Q5_K share them).
+template <typename P, typename Block>
+HEARTH_INLINE void pack_k_scales(const Block* const b[8], P* p) {
+  uint64_t sc8[8], m8[8];
+  for (int r = 0; r < 8; ++r) {
+    p->d[r] = h2f(b[r]->d);
+    p->dmin[r] = h2f(b[r]->dmin);
+    uint8_t sc[8], m[8];
+    unpack_scales_k4(b[r]->scales, sc, m);
+    std::memcpy(&sc8[r], sc, 8);
+    std::memcpy(&m8[r], m, 8);
+  }
+  __m128i t[4];
+  transpose_8x8_epi8(sc8, t);
+  for (int k = 0; k < 4; ++k) _mm_storeu_si128(reinterpret_cast<__m128i*>(p->sc[2 * k]), t[k]);
+  transpose_8x8_epi8(m8, t);
+  for (int k = 0; k < 4; ++k) {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p->m[2 * k]), _mm_unpacklo_epi8(t[k], t[k]));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p->m[2 * k + 1]), _mm_unpackhi_epi8(t[k], t[k]));
+  }
+}
+
 void pack_q4_K(int64_t n, const void* wv, size_t w_stride, void* out) {
   const uint8_t* w = static_cast<const uint8_t*>(wv);
   PackedQ4Kx8* p = static_cast<PackedQ4Kx8*>(out);
   for (int64_t i = 0; i < n / QK_K; ++i, ++p) {
     const BlockQ4_K* b[8];
-    uint64_t sc8[8], m8[8];
-    for (int r = 0; r < 8; ++r) {
-      b[r] = reinterpret_cast<const BlockQ4_K*>(w + r * w_stride) + i;
-      p->d[r] = h2f(b[r]->d);
-      p->dmin[r] = h2f(b[r]->dmin);
-      uint8_t sc[8], m[8];
-      unpack_scales_k4(b[r]->scales, sc, m);
-      std::memcpy(&sc8[r], sc, 8);
-      std::memcpy(&m8[r], m, 8);
-    }
-    __m128i t[4];
-    transpose_8x8_epi8(sc8, t);
-    for (int k = 0; k < 4; ++k) _mm_storeu_si128(reinterpret_cast<__m128i*>(p->sc[2 * k]), t[k]);
-    transpose_8x8_epi8(m8, t);
-    for (int k = 0; k < 4; ++k) {
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(p->m[2 * k]), _mm_unpacklo_epi8(t[k], t[k]));
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(p->m[2 * k + 1]), _mm_unpackhi_epi8(t[k], t[k]));
-    }
+    for (int r = 0; r < 8; ++r) b[r] = reinterpret_cast<const BlockQ4_K*>(w + r * w_stride) + i;
+    pack_k_scales(b, p);
     for (int k = 0; k < 4; ++k) {
       __m256i q[8], qt[8];
       for (int r = 0; r < 8; ++r) q[r] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[r]->qs + 32 * k));
@@ -152,30 +167,63 @@ void pack_q4_K(int64_t n, const void* wv, size_t w_stride, void* out) {
   }
 }
 
+void pack_q5_K(int64_t n, const void* wv, size_t w_stride, void* out) {
+  const uint8_t* w = static_cast<const uint8_t*>(wv);
+  PackedQ5Kx8* p = static_cast<PackedQ5Kx8*>(out);
+  const __m256i low4 = _mm256_set1_epi8(0x0f), one = _mm256_set1_epi8(1);
+  for (int64_t i = 0; i < n / QK_K; ++i, ++p) {
+    const BlockQ5_K* b[8];
+    for (int r = 0; r < 8; ++r) b[r] = reinterpret_cast<const BlockQ5_K*>(w + r * w_stride) + i;
+    pack_k_scales(b, p);
+    for (int k = 0; k < 4; ++k) {
+      __m256i lo[8], hi[8], qt[8];
+      for (int r = 0; r < 8; ++r) {
+        // Bit 4 of value l of sub-block j is bit j of qh[l].
+        const __m256i qs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[r]->qs + 32 * k));
+        const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[r]->qh));
+        const __m256i h_lo = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * k), one);
+        const __m256i h_hi = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * k + 1), one);
+        lo[r] = _mm256_or_si256(_mm256_and_si256(qs, low4), _mm256_slli_epi16(h_lo, 4));
+        hi[r] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qs, 4), low4), _mm256_slli_epi16(h_hi, 4));
+      }
+      transpose_8x8_epi32(lo, qt);
+      for (int c = 0; c < 8; ++c) _mm256_storeu_si256(reinterpret_cast<__m256i*>(p->q[2 * k][c]), qt[c]);
+      transpose_8x8_epi32(hi, qt);
+      for (int c = 0; c < 8; ++c) _mm256_storeu_si256(reinterpret_cast<__m256i*>(p->q[2 * k + 1][c]), qt[c]);
+    }
+  }
+}
+
+// Values 4c .. 4c + 3 of sub-block j of the eight rows, as unsigned bytes.
+HEARTH_INLINE __m256i sub_block_quad(const PackedQ4Kx8& g, int j, int c) {
+  const __m256i raw = _mm256_load_si256(reinterpret_cast<const __m256i*>(g.q[j / 2][c]));
+  return _mm256_and_si256(j % 2 != 0 ? _mm256_srli_epi16(raw, 4) : raw, _mm256_set1_epi8(0x0f));
+}
+HEARTH_INLINE __m256i sub_block_quad(const PackedQ5Kx8& g, int j, int c) {
+  return _mm256_load_si256(reinterpret_cast<const __m256i*>(g.q[j][c]));
+}
+
 // T tokens against one packed group: y[t · y_stride + r]. VNNI, Zen 4, group in L1: 261-266
 // TSC cycles per super-block for eight rows × eight tokens (512 VPDPBUSD), near two per
 // cycle; packing 79 per super-block (185 when it split the nibbles). The mins two sub-blocks
 // per VPDPWSSD (sums of 32 made by a horizontal add and broadcast by permutes) were no faster.
-template <bool Vnni, int T>
-void q4_K_tokens(int64_t n, const PackedQ4Kx8* p, const uint8_t* ab, size_t stride, float* y, size_t y_stride) {
+template <bool Vnni, int T, typename P>
+void k_quant_tokens(int64_t n, const P* p, const uint8_t* ab, size_t stride, float* y, size_t y_stride) {
   __m256 acc[T];
   for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
   for (int64_t i = 0; i < n / QK_K; ++i) {
-    const PackedQ4Kx8& g = p[i];
+    const P& g = p[i];
     const BlockQ8_K* x[T];
     for (int t = 0; t < T; ++t) x[t] = reinterpret_cast<const BlockQ8_K*>(ab + t * stride) + i;
     __m256i isum[T];
     for (int t = 0; t < T; ++t) isum[t] = _mm256_setzero_si256();
-    // Sub-block 2k from the low nibbles of group k, then 2k + 1 from the high ones (one pass
-    // per sub-block: both at once would need more registers than there are).
+    // Q4_K: sub-block 2k from the low nibbles of group k, then 2k + 1 from the high ones (one
+    // pass per sub-block: both at once would need more registers than there are).
     for (int j = 0; j < 8; ++j) {
-      const int k = j / 2, shift = 4 * (j % 2);
-      const __m256i low4 = _mm256_set1_epi8(0x0f);
       __m256i s[T];
       for (int t = 0; t < T; ++t) s[t] = _mm256_setzero_si256();
       for (int c = 0; c < 8; ++c) {
-        const __m256i raw = _mm256_load_si256(reinterpret_cast<const __m256i*>(g.q[k][c]));
-        const __m256i wq = _mm256_and_si256(shift != 0 ? _mm256_srli_epi16(raw, 4) : raw, low4);
+        const __m256i wq = sub_block_quad(g, j, c);
         for (int t = 0; t < T; ++t) s[t] = dpbusd<Vnni>(s[t], wq, broadcast32(x[t]->qs + 32 * j + 4 * c));
       }
       const __m256i sc = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(g.sc[j])));
@@ -403,7 +451,14 @@ HEARTH_INLINE void by_token_groups(const void* a, size_t a_stride, int n_tokens,
 template <bool Vnni>
 void dot_q4_K(int64_t n, const void* packed, const void* a, size_t a_stride, int n_tokens, float* y, size_t y_stride) {
   by_token_groups<Vnni>(a, a_stride, n_tokens, y, y_stride, [&](auto t, const uint8_t* ab, float* yt) {
-    q4_K_tokens<Vnni, decltype(t)::value>(n, static_cast<const PackedQ4Kx8*>(packed), ab, a_stride, yt, y_stride);
+    k_quant_tokens<Vnni, decltype(t)::value>(n, static_cast<const PackedQ4Kx8*>(packed), ab, a_stride, yt, y_stride);
+  });
+}
+
+template <bool Vnni>
+void dot_q5_K(int64_t n, const void* packed, const void* a, size_t a_stride, int n_tokens, float* y, size_t y_stride) {
+  by_token_groups<Vnni>(a, a_stride, n_tokens, y, y_stride, [&](auto t, const uint8_t* ab, float* yt) {
+    k_quant_tokens<Vnni, decltype(t)::value>(n, static_cast<const PackedQ5Kx8*>(packed), ab, a_stride, yt, y_stride);
   });
 }
 
@@ -431,7 +486,7 @@ void dot_q4_0(int64_t n, const void* packed, const void* a, size_t a_stride, int
 }
 
 // The packed kernels of table t: Q4_0 (Q8X activations, which the table must use for Q4_0),
-// Q4_K and Q6_K, and with VNNI Q8_0 (Q8X).
+// Q4_K, Q5_K and Q6_K, and with VNNI Q8_0 (Q8X).
 template <bool Vnni>
 constexpr void add_to_table(KernelTable& t) {
   using gguf::TensorType;
@@ -441,6 +496,9 @@ constexpr void add_to_table(KernelTable& t) {
   t.pack_rows[int(TensorType::Q4_K)] = pack_q4_K;
   t.packed_dot[int(TensorType::Q4_K)] = dot_q4_K<Vnni>;
   t.packed_block_bytes[int(TensorType::Q4_K)] = sizeof(PackedQ4Kx8);
+  t.pack_rows[int(TensorType::Q5_K)] = pack_q5_K;
+  t.packed_dot[int(TensorType::Q5_K)] = dot_q5_K<Vnni>;
+  t.packed_block_bytes[int(TensorType::Q5_K)] = sizeof(PackedQ5Kx8);
   t.pack_rows[int(TensorType::Q6_K)] = pack_q6_K;
   t.packed_dot[int(TensorType::Q6_K)] = dot_q6_K<Vnni>;
   t.packed_block_bytes[int(TensorType::Q6_K)] = sizeof(PackedQ6Kx8);
