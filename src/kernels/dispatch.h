@@ -79,6 +79,8 @@ using PackedDotFn = void (*)(int64_t n, const void* packed, const void* a, size_
 using F16RowsDotFn = void (*)(const uint16_t* rows, size_t stride, int64_t n, const float* q, int64_t d,
                               float* scores);
 using F16RowsSumFn = void (*)(const uint16_t* rows, size_t stride, int64_t n, const float* w, int64_t d, float* out);
+// x ← softmax(x) over n values (attention scores; -inf entries become 0).
+using SoftmaxFn = void (*)(float* x, int64_t n);
 // Float row → activation blocks.
 using QuantizeFn = void (*)(const float* x, void* y, int64_t n);
 using ToFloatFn = void (*)(const uint16_t* x, float* y, int64_t n);
@@ -99,6 +101,7 @@ struct KernelTable {
   QuantizeFn quantize_q8x = nullptr;    // float row → Q8X
   F16RowsDotFn f16_rows_dot = nullptr;
   F16RowsSumFn f16_rows_weighted_sum = nullptr;
+  SoftmaxFn softmax = nullptr;
   ToFloatFn fp16_to_fp32 = nullptr;
   FromFloatFn fp32_to_fp16 = nullptr;
   ToFloatFn bf16_to_fp32 = nullptr;

@@ -1,7 +1,10 @@
 // Portable dot products: the path every machine has, and the reference the vector paths are
 // tested against. Integer parts are summed exactly in int32 per block and scaled once, as the
 // vector paths do, so all paths differ only in float summation order.
+#include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "kernels/dispatch.h"
 #include "kernels/fp16.h"
@@ -232,6 +235,24 @@ void fp32_to_bf16_generic(const float* x, uint16_t* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = fp32_to_bf16(x[i]);
 }
 
+void softmax_generic(float* x, int64_t n) {
+  if (n <= 0) return;
+  float mx = -std::numeric_limits<float>::infinity();
+  for (int64_t i = 0; i < n; ++i) mx = std::max(mx, x[i]);
+  if (mx == -std::numeric_limits<float>::infinity()) {
+    for (int64_t i = 0; i < n; ++i) x[i] = 0.0f;
+    return;
+  }
+  // Subtracting the maximum keeps every exp() in (0, 1]: no overflow for large logits.
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    x[i] = std::exp(x[i] - mx);
+    sum += x[i];
+  }
+  const float inv = float(1.0 / sum);
+  for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+}
+
 void f16_rows_dot_generic(const uint16_t* rows, size_t stride, int64_t n, const float* q, int64_t d, float* scores) {
   for (int64_t t = 0; t < n; ++t) scores[t] = dot_f16(d, rows + size_t(t) * stride, q);
 }
@@ -264,6 +285,7 @@ constexpr KernelTable make_generic_table() {
   t.quantize_q8_K = quantize_q8_K;
   t.f16_rows_dot = f16_rows_dot_generic;
   t.f16_rows_weighted_sum = f16_rows_weighted_sum_generic;
+  t.softmax = softmax_generic;
   t.fp16_to_fp32 = fp16_to_fp32_generic;
   t.fp32_to_fp16 = fp32_to_fp16_generic;
   t.bf16_to_fp32 = bf16_to_fp32_generic;

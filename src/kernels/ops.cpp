@@ -169,23 +169,7 @@ void rope(float* x, int64_t n_head, int64_t head_dim, int64_t pos, const RopePar
 
 // ---- softmax and activations ----
 
-void softmax(float* x, int64_t n) {
-  if (n <= 0) return;
-  float mx = -std::numeric_limits<float>::infinity();
-  for (int64_t i = 0; i < n; ++i) mx = std::max(mx, x[i]);
-  if (mx == -std::numeric_limits<float>::infinity()) {
-    for (int64_t i = 0; i < n; ++i) x[i] = 0.0f;
-    return;
-  }
-  // Subtracting the maximum keeps every exp() in (0, 1]: no overflow for large logits.
-  double sum = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    x[i] = std::exp(x[i] - mx);
-    sum += x[i];
-  }
-  const float inv = float(1.0 / sum);
-  for (int64_t i = 0; i < n; ++i) x[i] *= inv;
-}
+// softmax() is in matmul.cpp: it takes the best table's kernel (dot_*.cpp).
 
 void silu(const float* x, int64_t n, float* out) {
   for (int64_t i = 0; i < n; ++i) out[i] = x[i] / (1.0f + std::exp(-x[i]));

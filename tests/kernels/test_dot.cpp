@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <new>
 #include <string>
 #include <utility>
@@ -332,6 +333,37 @@ TEST(Dot, F16RowKernelsMatchGenericOnEveryIsa) {
       for (int64_t t = 0; t < n; ++t) EXPECT_NEAR(s[size_t(t)], want_s[size_t(t)], 1e-4);
       for (int64_t i = 0; i < d; ++i) EXPECT_NEAR(o[size_t(i)], want_o[size_t(i)], 1e-4);
     }
+  }
+}
+
+TEST(Dot, SoftmaxOnEveryIsaMatchesGeneric) {
+  // Lengths with every tail of a vector; scores spread so that some fall below exp's float
+  // range (-87) and some are -inf (masked), which must come out as 0.
+  const float inf = std::numeric_limits<float>::infinity();
+  const KernelTable& g = generic_table();
+  for (Isa isa : available_isas()) {
+    SCOPED_TRACE(isa_name(isa));
+    const KernelTable& k = table_for(isa);
+    for (int64_t n : {1, 2, 3, 5, 7, 8, 9, 15, 16, 17, 31, 100, 1000, 4097}) {
+      auto x = test::random_row(size_t(n), uint32_t(n) + 300);
+      for (int64_t i = 0; i < n; ++i) x[size_t(i)] *= 40.0f;
+      if (n > 4) x[size_t(n / 3)] = -inf;
+      std::vector<float> want(x), got(x);
+      g.softmax(want.data(), n);
+      k.softmax(got.data(), n);
+      double sum = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        ASSERT_NEAR(got[size_t(i)], want[size_t(i)], 5e-7 * want[size_t(i)] + 1e-37) << "n=" << n << " i=" << i;
+        sum += got[size_t(i)];
+      }
+      EXPECT_NEAR(sum, 1.0, 1e-5) << "n=" << n;
+      if (n > 4) {
+        EXPECT_EQ(got[size_t(n / 3)], 0.0f) << "n=" << n;
+      }
+    }
+    std::vector<float> masked = {-inf, -inf, -inf};
+    k.softmax(masked.data(), 3);
+    EXPECT_EQ(masked, std::vector<float>(3, 0.0f));
   }
 }
 
