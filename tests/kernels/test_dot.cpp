@@ -468,14 +468,14 @@ TEST(Matmul, IsaPathsAgreeOnLargerShapes) {
 TEST(Matmul, SameResultForAnyThreadCount) {
   // Each output is computed whole by one thread with the same code (rows pair up the same way
   // for the two-row kernels), so the split must not change a single bit. 301 rows: an odd
-  // one out; 5 and 3 tokens: the four- and two-token kernels plus a single one; 13 tokens:
-  // Q4_K's packed groups of eight rows where the table has them (37 groups and 5 rows).
+  // one out; 5 and 3 tokens: the four- and two-token kernels plus a single one; 21 tokens:
+  // packed groups of eight rows where the table has them (37 groups and 5 rows).
   for (TensorType t : {TensorType::Q4_K, TensorType::Q4_0}) {
     SCOPED_TRACE(name(t));
     const Matrix m = make_matrix(t, 301, 2048, 8);
-    const auto x = test::random_row(2048 * 13, 9);
+    const auto x = test::random_row(2048 * 21, 9);
     ThreadPool one(1);
-    for (int64_t n_tokens : {13, 5, 3, 1}) {
+    for (int64_t n_tokens : {21, 5, 3, 1}) {
       std::vector<float> ref(size_t(301 * n_tokens));
       matmul(m.weight(), x.data(), n_tokens, ref.data(), one);
       for (int n : {2, 3, 4}) {
@@ -556,9 +556,10 @@ TEST(Matmul, FourTokensUseTheFourTokenKernels) {
 TEST(Matmul, PromptsUseThePackedKernelForWholeRowGroups) {
   // Where a table packs rows, a prompt's rows go through the packed kernel in groups of
   // kPackRows (the last few rows, short of a group, through the other kernels), eight tokens
-  // at a time: every output of a whole group must be exactly what that kernel gives.
+  // at a time: every output of a whole group must be exactly what that kernel gives. 21
+  // tokens: types with a two-row kernel are packed from 16 tokens, the others from 8.
   ThreadPool pool(2);
-  const int64_t rows = 37, cols = 512, n_tokens = 13;  // groups 0-31 and rows 32-36; 8 + 5 tokens
+  const int64_t rows = 37, cols = 512, n_tokens = 21;  // groups 0-31 and rows 32-36; 8 + 8 + 5 tokens
   for (Isa isa : available_isas()) {
     const KernelTable& k = table_for(isa);
     for (TensorType t : kWeightTypes) {
