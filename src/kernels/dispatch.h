@@ -79,6 +79,13 @@ using PackedDotFn = void (*)(int64_t n, const void* packed, const void* a, size_
 using F16RowsDotFn = void (*)(const uint16_t* rows, size_t stride, int64_t n, const float* q, int64_t d,
                               float* scores);
 using F16RowsSumFn = void (*)(const uint16_t* rows, size_t stride, int64_t n, const float* w, int64_t d, float* out);
+// g query heads at once against the same rows (grouped-query attention): q is [g][d],
+// scores[h·n + t] = Σ_i row_t[i]·q[h·d + i]. Each row is converted from fp16 once for all g.
+using F16RowsDotHeadsFn = void (*)(const uint16_t* rows, size_t stride, int64_t n, const float* q, int g, int64_t d,
+                                   float* scores);
+// And the weighted sums for g heads: out[h·d + i] = Σ_t w[h·n + t]·row_t[i] (out overwritten).
+using F16RowsSumHeadsFn = void (*)(const uint16_t* rows, size_t stride, int64_t n, const float* w, int g, int64_t d,
+                                   float* out);
 // x ← softmax(x) over n values (attention scores; -inf entries become 0).
 using SoftmaxFn = void (*)(float* x, int64_t n);
 // Float row → activation blocks.
@@ -101,6 +108,8 @@ struct KernelTable {
   QuantizeFn quantize_q8x = nullptr;    // float row → Q8X
   F16RowsDotFn f16_rows_dot = nullptr;
   F16RowsSumFn f16_rows_weighted_sum = nullptr;
+  F16RowsDotHeadsFn f16_rows_dot_heads = nullptr;
+  F16RowsSumHeadsFn f16_rows_weighted_sum_heads = nullptr;
   SoftmaxFn softmax = nullptr;
   ToFloatFn fp16_to_fp32 = nullptr;
   FromFloatFn fp32_to_fp16 = nullptr;

@@ -8,6 +8,7 @@
 // Signed × signed products go through the sign trick: |w| · (a · sign(w)) = w · a.
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstring>
 #include <limits>
 
@@ -646,6 +647,92 @@ void f16_rows_weighted_sum(const uint16_t* rows, size_t stride, int64_t n, const
   }
 }
 
+// Lane h of the result = Σ of the eight lanes of a[h].
+HEARTH_INLINE __m256 sum_lanes_8(const __m256 a[8]) {
+  const __m256 s01 = _mm256_hadd_ps(a[0], a[1]), s23 = _mm256_hadd_ps(a[2], a[3]);
+  const __m256 s45 = _mm256_hadd_ps(a[4], a[5]), s67 = _mm256_hadd_ps(a[6], a[7]);
+  // Lanes 0-3: partial sums of a[0..3] from the low 128 bits, 4-7 from the high ones.
+  const __m256 s0123 = _mm256_hadd_ps(s01, s23), s4567 = _mm256_hadd_ps(s45, s67);
+  return _mm256_add_ps(_mm256_permute2f128_ps(s0123, s4567, 0x20), _mm256_permute2f128_ps(s0123, s4567, 0x31));
+}
+
+// G ≤ 8 heads: each row is converted once, then meets every head's query (one accumulator
+// per head), and the G sums come out of one reduction instead of G.
+template <int G>
+void rows_dot_heads(const uint16_t* rows, size_t stride, int64_t n, const float* q, int64_t d, float* scores) {
+  for (int64_t t = 0; t < n; ++t) {
+    const uint16_t* r = rows + size_t(t) * stride;
+    __m256 acc[8];
+    for (auto& a : acc) a = _mm256_setzero_ps();
+    for (int64_t c = 0; c < d; c += 8) {
+      const __m256 k = load_f16x8(r + c);
+      for (int h = 0; h < G; ++h) acc[h] = _mm256_fmadd_ps(k, _mm256_loadu_ps(q + h * d + c), acc[h]);
+    }
+    alignas(32) float s[8];
+    _mm256_store_ps(s, sum_lanes_8(acc));
+    for (int h = 0; h < G; ++h) scores[h * n + t] = s[h];
+  }
+}
+
+void f16_rows_dot_heads(const uint16_t* rows, size_t stride, int64_t n, const float* q, int g, int64_t d,
+                        float* scores) {
+  if (d % 8 != 0) {
+    for (int h = 0; h < g; ++h) f16_rows_dot(rows, stride, n, q + h * d, d, scores + h * n);
+    return;
+  }
+  for (int h0 = 0; h0 < g; h0 += 8) {
+    const float* qh = q + h0 * d;
+    float* sh = scores + h0 * n;
+    switch (std::min(g - h0, 8)) {
+      case 1: rows_dot_heads<1>(rows, stride, n, qh, d, sh); break;
+      case 2: rows_dot_heads<2>(rows, stride, n, qh, d, sh); break;
+      case 3: rows_dot_heads<3>(rows, stride, n, qh, d, sh); break;
+      case 4: rows_dot_heads<4>(rows, stride, n, qh, d, sh); break;
+      case 5: rows_dot_heads<5>(rows, stride, n, qh, d, sh); break;
+      case 6: rows_dot_heads<6>(rows, stride, n, qh, d, sh); break;
+      case 7: rows_dot_heads<7>(rows, stride, n, qh, d, sh); break;
+      default: rows_dot_heads<8>(rows, stride, n, qh, d, sh); break;
+    }
+  }
+}
+
+// G ≤ 8 heads' weighted sums, eight columns at a time: each row's eight values are converted
+// once and meet every head's weight (one accumulator per head).
+template <int G>
+void rows_sum_heads(const uint16_t* rows, size_t stride, int64_t n, const float* w, int64_t d, float* out) {
+  for (int64_t c = 0; c < d; c += 8) {
+    __m256 acc[G];
+    for (auto& a : acc) a = _mm256_setzero_ps();
+    for (int64_t t = 0; t < n; ++t) {
+      const __m256 v = load_f16x8(rows + size_t(t) * stride + c);
+      for (int h = 0; h < G; ++h) acc[h] = _mm256_fmadd_ps(_mm256_set1_ps(w[h * n + t]), v, acc[h]);
+    }
+    for (int h = 0; h < G; ++h) _mm256_storeu_ps(out + h * d + c, acc[h]);
+  }
+}
+
+void f16_rows_weighted_sum_heads(const uint16_t* rows, size_t stride, int64_t n, const float* w, int g, int64_t d,
+                                 float* out) {
+  if (d % 8 != 0) {
+    for (int h = 0; h < g; ++h) f16_rows_weighted_sum(rows, stride, n, w + h * n, d, out + h * d);
+    return;
+  }
+  for (int h0 = 0; h0 < g; h0 += 8) {
+    const float* wh = w + h0 * n;
+    float* oh = out + h0 * d;
+    switch (std::min(g - h0, 8)) {
+      case 1: rows_sum_heads<1>(rows, stride, n, wh, d, oh); break;
+      case 2: rows_sum_heads<2>(rows, stride, n, wh, d, oh); break;
+      case 3: rows_sum_heads<3>(rows, stride, n, wh, d, oh); break;
+      case 4: rows_sum_heads<4>(rows, stride, n, wh, d, oh); break;
+      case 5: rows_sum_heads<5>(rows, stride, n, wh, d, oh); break;
+      case 6: rows_sum_heads<6>(rows, stride, n, wh, d, oh); break;
+      case 7: rows_sum_heads<7>(rows, stride, n, wh, d, oh); break;
+      default: rows_sum_heads<8>(rows, stride, n, wh, d, oh); break;
+    }
+  }
+}
+
 // ---- softmax ------------------------------------------------------------------------------
 
 // exp(x) for the x ≤ 0 of a softmax (scores minus their maximum): x = k·ln2 + r with |r| ≤
@@ -798,6 +885,8 @@ constexpr KernelTable make_table() {
   t.f16_rows_dot = f16_rows_dot;
   t.f16_rows_weighted_sum = f16_rows_weighted_sum;
   t.softmax = softmax;
+  t.f16_rows_dot_heads = f16_rows_dot_heads;
+  t.f16_rows_weighted_sum_heads = f16_rows_weighted_sum_heads;
   t.fp16_to_fp32 = fp16_to_fp32_row;
   t.fp32_to_fp16 = fp32_to_fp16_row;
   t.bf16_to_fp32 = bf16_to_fp32_row;

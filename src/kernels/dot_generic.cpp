@@ -256,6 +256,10 @@ void softmax_generic(float* x, int64_t n) {
 void f16_rows_dot_generic(const uint16_t* rows, size_t stride, int64_t n, const float* q, int64_t d, float* scores) {
   for (int64_t t = 0; t < n; ++t) scores[t] = dot_f16(d, rows + size_t(t) * stride, q);
 }
+void f16_rows_dot_heads_generic(const uint16_t* rows, size_t stride, int64_t n, const float* q, int g, int64_t d,
+                                float* scores) {
+  for (int h = 0; h < g; ++h) f16_rows_dot_generic(rows, stride, n, q + h * d, d, scores + h * n);
+}
 void f16_rows_weighted_sum_generic(const uint16_t* rows, size_t stride, int64_t n, const float* w, int64_t d,
                                    float* out) {
   for (int64_t i = 0; i < d; ++i) out[i] = 0.0f;
@@ -263,6 +267,10 @@ void f16_rows_weighted_sum_generic(const uint16_t* rows, size_t stride, int64_t 
     const uint16_t* r = rows + size_t(t) * stride;
     for (int64_t i = 0; i < d; ++i) out[i] += w[t] * fp16_to_fp32(r[i]);
   }
+}
+void f16_rows_weighted_sum_heads_generic(const uint16_t* rows, size_t stride, int64_t n, const float* w, int g,
+                                         int64_t d, float* out) {
+  for (int h = 0; h < g; ++h) f16_rows_weighted_sum_generic(rows, stride, n, w + h * n, d, out + h * d);
 }
 
 constexpr KernelTable make_generic_table() {
@@ -286,6 +294,8 @@ constexpr KernelTable make_generic_table() {
   t.f16_rows_dot = f16_rows_dot_generic;
   t.f16_rows_weighted_sum = f16_rows_weighted_sum_generic;
   t.softmax = softmax_generic;
+  t.f16_rows_dot_heads = f16_rows_dot_heads_generic;
+  t.f16_rows_weighted_sum_heads = f16_rows_weighted_sum_heads_generic;
   t.fp16_to_fp32 = fp16_to_fp32_generic;
   t.fp32_to_fp16 = fp32_to_fp16_generic;
   t.bf16_to_fp32 = bf16_to_fp32_generic;

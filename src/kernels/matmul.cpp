@@ -210,6 +210,14 @@ void f16_rows_dot(const uint16_t* rows, size_t stride, int64_t n, const float* q
 void f16_rows_weighted_sum(const uint16_t* rows, size_t stride, int64_t n, const float* w, int64_t d, float* out) {
   best_table().f16_rows_weighted_sum(rows, stride, n, w, d, out);
 }
+void f16_rows_dot_heads(const uint16_t* rows, size_t stride, int64_t n, const float* q, int g, int64_t d,
+                        float* scores) {
+  best_table().f16_rows_dot_heads(rows, stride, n, q, g, d, scores);
+}
+void f16_rows_weighted_sum_heads(const uint16_t* rows, size_t stride, int64_t n, const float* w, int g, int64_t d,
+                                 float* out) {
+  best_table().f16_rows_weighted_sum_heads(rows, stride, n, w, g, d, out);
+}
 void softmax(float* x, int64_t n) { best_table().softmax(x, n); }
 
 void dequantize_row(const Weight& w, int64_t r, float* out) {

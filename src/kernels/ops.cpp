@@ -244,6 +244,22 @@ void attention_head(const float* q, const uint16_t* k_cache, const uint16_t* v_c
   f16_rows_weighted_sum(v_cache + first * row + kvh * hd, size_t(row), n, scores, hd, out);
 }
 
+void attention_kv_group(const float* q, const uint16_t* k_cache, const uint16_t* v_cache, int64_t pos, int64_t kvh,
+                        const AttentionParams& p, float* scores, float* out) {
+  const int64_t hd = p.head_dim;
+  const int64_t row = int64_t(p.n_head_kv) * hd;
+  const int g = p.n_head / p.n_head_kv;
+  const int64_t first = attention_first_pos(p, pos);
+  const int64_t n = pos - first + 1;
+  f16_rows_dot_heads(k_cache + first * row + kvh * hd, size_t(row), n, q, g, hd, scores);
+  for (int h = 0; h < g; ++h) {
+    float* s = scores + h * n;
+    for (int64_t t = 0; t < n; ++t) s[t] *= p.scale;
+    softmax(s, n);
+  }
+  f16_rows_weighted_sum_heads(v_cache + first * row + kvh * hd, size_t(row), n, scores, g, hd, out);
+}
+
 void attention(const float* q, const uint16_t* k_cache, const uint16_t* v_cache, int64_t pos,
                const AttentionParams& p, float* scores, float* out) {
   for (int64_t h = 0; h < p.n_head; ++h) {

@@ -118,6 +118,12 @@ inline int64_t attention_first_pos(const AttentionParams& p, int64_t pos) {
 void attention_head(const float* q, const uint16_t* k_cache, const uint16_t* v_cache, int64_t pos, int64_t h,
                     const AttentionParams& p, float* scores, float* out);
 
+// attention_head for the n_head / n_head_kv query heads that share KV head kvh (q and out:
+// [n_head / n_head_kv][head_dim], those heads in order), reading each K row once for all of
+// them. scores: at least (n_head / n_head_kv)·(pos + 1) floats.
+void attention_kv_group(const float* q, const uint16_t* k_cache, const uint16_t* v_cache, int64_t pos, int64_t kvh,
+                        const AttentionParams& p, float* scores, float* out);
+
 // attention_head for every head: q and out are [n_head][head_dim].
 void attention(const float* q, const uint16_t* k_cache, const uint16_t* v_cache, int64_t pos,
                const AttentionParams& p, float* scores, float* out);

@@ -39,7 +39,7 @@ void forward_llama_batch(const Model& m, std::span<const BatchToken> batch, Cont
       throw_error(ErrorKind::invalid_argument, "eval: token id {} is outside the vocabulary (0..{})", b.token,
                   hp.n_vocab - 1);
     if (b.kv == nullptr || b.pos < 0 || b.pos >= b.kv->n_ctx || b.kv->n_embd_kv != n_kv ||
-        static_cast<size_t>(b.kv->n_ctx) > scores_per_thread)
+        static_cast<size_t>(b.kv->n_ctx) * static_cast<size_t>(hp.n_head / hp.n_head_kv) > scores_per_thread)
       throw_error(ErrorKind::invalid_argument, "eval: position {} is outside the context", b.pos);
   }
   float* x = s.x.data();
@@ -100,14 +100,26 @@ void forward_llama_batch(const Model& m, std::span<const BatchToken> batch, Cont
       kernels::fp32_to_fp16_row(v + i * n_kv, kv.v[l].data() + pos * n_kv, n_kv);
     }
 
-    // Causal attention of each row over its own cache, every (row, head) pair in parallel.
+    // Causal attention of each row over its own cache. With grouped-query attention the jobs
+    // are (row, KV head): the query heads sharing a KV head go together, so each cached K and V
+    // row is converted once for all of them (pp2048 of the 1.1B Q4_K model, 8 query heads per
+    // KV head: 110-117 -> 137-144 t/s). Every batch does it this way, so a row's attention
+    // is computed the same whether it is evaluated alone or batched with others.
+    const bool by_kv_head = hp.n_head > hp.n_head_kv;
+    const int64_t per_row = by_kv_head ? hp.n_head_kv : hp.n_head;
     pool.run([&](int ith, int nth) {
       float* scores = s.attn_scores.data() + static_cast<size_t>(ith) * scores_per_thread;
-      for (int64_t job = ith; job < n * hp.n_head; job += nth) {
-        const int64_t i = job / hp.n_head, h = job % hp.n_head;
+      for (int64_t job = ith; job < n * per_row; job += nth) {
+        const int64_t i = job / per_row, h = job % per_row;
         const KvCache& kv = *batch[i].kv;
-        kernels::attention_head(q + i * n_q + h * head_dim, kv.k[l].data(), kv.v[l].data(), batch[i].pos, h, ap,
-                                scores, s.att_out.data() + i * n_q + h * head_dim);
+        if (by_kv_head) {
+          const int64_t h0 = h * (hp.n_head / hp.n_head_kv);  // the first query head of KV head h
+          kernels::attention_kv_group(q + i * n_q + h0 * head_dim, kv.k[l].data(), kv.v[l].data(), batch[i].pos, h,
+                                      ap, scores, s.att_out.data() + i * n_q + h0 * head_dim);
+        } else {
+          kernels::attention_head(q + i * n_q + h * head_dim, kv.k[l].data(), kv.v[l].data(), batch[i].pos, h, ap,
+                                  scores, s.att_out.data() + i * n_q + h * head_dim);
+        }
       }
     });
     matmul(L.wo, s.att_out.data(), n, xb2, pool);

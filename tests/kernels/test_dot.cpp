@@ -336,6 +336,36 @@ TEST(Dot, F16RowKernelsMatchGenericOnEveryIsa) {
   }
 }
 
+TEST(Dot, F16RowHeadKernelsMatchGenericOnEveryIsa) {
+  // The grouped-query forms: g heads' queries (or weights) against the same rows, for head
+  // counts around the kernels' eight per pass and head sizes with and without a tail.
+  const KernelTable& gt = generic_table();
+  for (int64_t d : {20, 64, 72, 128}) {
+    for (int g : {1, 3, 4, 7, 8, 9, 16}) {
+      const int64_t n = 21, stride = 2 * d + 8;
+      const auto qf = test::random_row(size_t(g * d), 4), wf = test::random_row(size_t(g * n), 5);
+      const auto cf = test::random_row(size_t(n * stride), 6);
+      std::vector<uint16_t> cache(cf.size());
+      fp32_to_fp16_row(cf.data(), cache.data(), int64_t(cf.size()));
+      const uint16_t* rows = cache.data() + d;
+      std::vector<float> want_s(size_t(g * n)), want_o(size_t(g * d));
+      for (int h = 0; h < g; ++h) {
+        gt.f16_rows_dot(rows, size_t(stride), n, qf.data() + h * d, d, want_s.data() + h * n);
+        gt.f16_rows_weighted_sum(rows, size_t(stride), n, wf.data() + h * n, d, want_o.data() + h * d);
+      }
+      for (Isa isa : available_isas()) {
+        SCOPED_TRACE(std::string(isa_name(isa)) + " d=" + std::to_string(d) + " g=" + std::to_string(g));
+        const KernelTable& k = table_for(isa);
+        std::vector<float> s(want_s.size(), NAN), o(want_o.size(), NAN);
+        k.f16_rows_dot_heads(rows, size_t(stride), n, qf.data(), g, d, s.data());
+        k.f16_rows_weighted_sum_heads(rows, size_t(stride), n, wf.data(), g, d, o.data());
+        for (size_t i = 0; i < s.size(); ++i) ASSERT_NEAR(s[i], want_s[i], 1e-4) << "score " << i;
+        for (size_t i = 0; i < o.size(); ++i) ASSERT_NEAR(o[i], want_o[i], 1e-4) << "output " << i;
+      }
+    }
+  }
+}
+
 TEST(Dot, SoftmaxOnEveryIsaMatchesGeneric) {
   // Lengths with every tail of a vector; scores spread so that some fall below exp's float
   // range (-87) and some are -inf (masked), which must come out as 0.

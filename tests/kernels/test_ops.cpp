@@ -9,6 +9,8 @@
 #include <complex>
 #include <limits>
 #include <random>
+#include <string>
+#include <tuple>
 #include <vector>
 
 #include "kernels/fp16.h"
@@ -404,6 +406,41 @@ TEST(Ops, AttentionGqaMatchesDouble) {
   // At position 0 the only key is itself: the output is exactly V[0] of the head's KV group.
   attention(q.data(), c.k.data(), c.v.data(), 0, p, scores.data(), out.data());
   for (int i = 0; i < hd; ++i) EXPECT_FLOAT_EQ(out[size_t(5 * hd + i)], fp16_to_fp32(c.v[size_t(hd + i)]));
+}
+
+TEST(Ops, AttentionByKvGroupMatchesDouble) {
+  // attention_kv_group (a prompt's attention, all query heads of a KV head at once) against
+  // the double-precision reference for every head of each group, with and without a window;
+  // 12 heads over 4 KV heads and 9 over 1 (the grouped kernels take eight heads at a time).
+  for (auto [n_head, n_head_kv, hd, window] : {std::tuple{12, 4, 64, 0}, std::tuple{9, 1, 72, 0},
+                                               std::tuple{8, 2, 128, 16}, std::tuple{6, 3, 20, 0}}) {
+    SCOPED_TRACE(std::to_string(n_head) + " heads, " + std::to_string(n_head_kv) + " KV heads, head size " +
+                 std::to_string(hd) + ", window " + std::to_string(window));
+    const int64_t n_pos = 45;
+    const int g = n_head / n_head_kv;
+    const Cache c = make_cache(n_pos, int64_t(n_head_kv) * hd, 131);
+    auto q = randn(size_t(n_head * hd), 133);
+    const float scale = 1.0f / std::sqrt(float(hd));
+    AttentionParams p{.n_head = n_head, .n_head_kv = n_head_kv, .head_dim = hd, .scale = scale,
+                      .sliding_window = window};
+    std::vector<float> scores(static_cast<size_t>(g * n_pos)), out(static_cast<size_t>(g * hd), NAN),
+        one(static_cast<size_t>(hd));
+    for (int64_t pos : {0, 7, 44}) {
+      for (int kvh = 0; kvh < n_head_kv; ++kvh) {
+        attention_kv_group(q.data() + kvh * g * hd, c.k.data(), c.v.data(), pos, kvh, p, scores.data(), out.data());
+        for (int j = 0; j < g; ++j) {
+          const int h = kvh * g + j;
+          auto ref = attention_reference(q.data() + h * hd, c, pos, attention_first_pos(p, pos), kvh, n_head_kv, hd,
+                                         double(scale));
+          attention_head(q.data() + h * hd, c.k.data(), c.v.data(), pos, h, p, scores.data(), one.data());
+          for (int i = 0; i < hd; ++i) {
+            EXPECT_NEAR(out[size_t(j * hd + i)], ref[size_t(i)], 1e-5) << "pos " << pos << " head " << h << " i " << i;
+            EXPECT_NEAR(out[size_t(j * hd + i)], one[size_t(i)], 1e-5) << "pos " << pos << " head " << h << " i " << i;
+          }
+        }
+      }
+    }
+  }
 }
 
 TEST(Ops, AttentionSlidingWindow) {
