@@ -681,18 +681,9 @@ void f16_rows_dot_heads(const uint16_t* rows, size_t stride, int64_t n, const fl
     return;
   }
   for (int h0 = 0; h0 < g; h0 += 8) {
-    const float* qh = q + h0 * d;
-    float* sh = scores + h0 * n;
-    switch (std::min(g - h0, 8)) {
-      case 1: rows_dot_heads<1>(rows, stride, n, qh, d, sh); break;
-      case 2: rows_dot_heads<2>(rows, stride, n, qh, d, sh); break;
-      case 3: rows_dot_heads<3>(rows, stride, n, qh, d, sh); break;
-      case 4: rows_dot_heads<4>(rows, stride, n, qh, d, sh); break;
-      case 5: rows_dot_heads<5>(rows, stride, n, qh, d, sh); break;
-      case 6: rows_dot_heads<6>(rows, stride, n, qh, d, sh); break;
-      case 7: rows_dot_heads<7>(rows, stride, n, qh, d, sh); break;
-      default: rows_dot_heads<8>(rows, stride, n, qh, d, sh); break;
-    }
+    with_count<8>(std::min(g - h0, 8), [&](auto heads) {
+      rows_dot_heads<heads()>(rows, stride, n, q + h0 * d, d, scores + h0 * n);
+    });
   }
 }
 
@@ -718,18 +709,9 @@ void f16_rows_weighted_sum_heads(const uint16_t* rows, size_t stride, int64_t n,
     return;
   }
   for (int h0 = 0; h0 < g; h0 += 8) {
-    const float* wh = w + h0 * n;
-    float* oh = out + h0 * d;
-    switch (std::min(g - h0, 8)) {
-      case 1: rows_sum_heads<1>(rows, stride, n, wh, d, oh); break;
-      case 2: rows_sum_heads<2>(rows, stride, n, wh, d, oh); break;
-      case 3: rows_sum_heads<3>(rows, stride, n, wh, d, oh); break;
-      case 4: rows_sum_heads<4>(rows, stride, n, wh, d, oh); break;
-      case 5: rows_sum_heads<5>(rows, stride, n, wh, d, oh); break;
-      case 6: rows_sum_heads<6>(rows, stride, n, wh, d, oh); break;
-      case 7: rows_sum_heads<7>(rows, stride, n, wh, d, oh); break;
-      default: rows_sum_heads<8>(rows, stride, n, wh, d, oh); break;
-    }
+    with_count<8>(std::min(g - h0, 8), [&](auto heads) {
+      rows_sum_heads<heads()>(rows, stride, n, w + h0 * n, d, out + h0 * d);
+    });
   }
 }
 

@@ -427,21 +427,7 @@ HEARTH_INLINE void by_token_groups(const void* a, size_t a_stride, int n_tokens,
   const uint8_t* ab = static_cast<const uint8_t*>(a);
   while (n_tokens > 0) {
     const int t = std::min(n_tokens, kMaxT);
-    switch (t) {
-      case 1: f(std::integral_constant<int, 1>{}, ab, y); break;
-      case 2: f(std::integral_constant<int, 2>{}, ab, y); break;
-      case 3: f(std::integral_constant<int, 3>{}, ab, y); break;
-      case 4: f(std::integral_constant<int, 4>{}, ab, y); break;
-      default:
-        if constexpr (kMaxT == 8) {
-          switch (t) {
-            case 5: f(std::integral_constant<int, 5>{}, ab, y); break;
-            case 6: f(std::integral_constant<int, 6>{}, ab, y); break;
-            case 7: f(std::integral_constant<int, 7>{}, ab, y); break;
-            default: f(std::integral_constant<int, 8>{}, ab, y); break;
-          }
-        }
-    }
+    with_count<kMaxT>(t, [&](auto count) { f(count, ab, y); });
     ab += size_t(t) * a_stride;
     y += size_t(t) * y_stride;
     n_tokens -= t;

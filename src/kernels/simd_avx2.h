@@ -8,11 +8,25 @@
 
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 namespace hearth::kernels {
 namespace {
 
 #define HEARTH_INLINE inline __attribute__((always_inline))
+
+// f(std::integral_constant<int, k>{}) for a run-time k in [K, Max]: kernels templated on a
+// count (tokens, heads) called with the count in hand.
+template <int Max, int K = 1, typename F>
+HEARTH_INLINE void with_count(int k, F&& f) {
+  if constexpr (K <= Max) {
+    if (k == K) {
+      f(std::integral_constant<int, K>{});
+    } else {
+      with_count<Max, K + 1>(k, f);
+    }
+  }
+}
 
 HEARTH_INLINE float h2f(uint16_t h) { return _cvtsh_ss(h); }
 
