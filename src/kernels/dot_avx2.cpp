@@ -693,15 +693,12 @@ void f16_rows_dot_heads(const uint16_t* rows, size_t stride, int64_t n, const fl
   }
 }
 
-// G ≤ 8 heads' weighted sums: each row's values are converted once and meet every head's
-// weight. C = 8 / G column groups of eight per pass, so there are always about eight
-// independent accumulators (with one group per pass, four heads ran at 15.5 TSC cycles per
-// key and head against 13.9 for the one-head kernel, d = 128).
-template <int G>
-void rows_sum_heads(const uint16_t* rows, size_t stride, int64_t n, const float* w, int64_t d, float* out) {
-  constexpr int C = 8 / G;
-  int64_t c = 0;
-  for (; c + 8 * C <= d; c += 8 * C) {
+// G ≤ 8 heads' weighted sums over columns [c, end), C groups of eight columns per pass: each
+// row's values are converted once and meet every head's weight.
+template <int G, int C>
+int64_t sum_heads_columns(const uint16_t* rows, size_t stride, int64_t n, const float* w, int64_t d, int64_t c,
+                          int64_t end, float* out) {
+  for (; c + 8 * C <= end; c += 8 * C) {
     __m256 acc[G][C];
     for (auto& a : acc)
       for (auto& b : a) b = _mm256_setzero_ps();
@@ -716,15 +713,17 @@ void rows_sum_heads(const uint16_t* rows, size_t stride, int64_t n, const float*
     for (int h = 0; h < G; ++h)
       for (int j = 0; j < C; ++j) _mm256_storeu_ps(out + h * d + c + 8 * j, acc[h][j]);
   }
-  for (; c < d; c += 8) {  // column groups left over when d is not a multiple of 8·C
-    __m256 acc[G];
-    for (auto& a : acc) a = _mm256_setzero_ps();
-    for (int64_t t = 0; t < n; ++t) {
-      const __m256 v = load_f16x8(rows + size_t(t) * stride + c);
-      for (int h = 0; h < G; ++h) acc[h] = _mm256_fmadd_ps(_mm256_set1_ps(w[h * n + t]), v, acc[h]);
-    }
-    for (int h = 0; h < G; ++h) _mm256_storeu_ps(out + h * d + c, acc[h]);
-  }
+  return c;
+}
+
+// C = 8 / G column groups per pass, so there are always about eight independent accumulators
+// (with one group per pass, four heads ran at 15.5 TSC cycles per key and head against 13.9
+// for the one-head kernel, d = 128); the groups left over when d is not a multiple of 8·C go
+// one per pass.
+template <int G>
+void rows_sum_heads(const uint16_t* rows, size_t stride, int64_t n, const float* w, int64_t d, float* out) {
+  const int64_t c = sum_heads_columns<G, 8 / G>(rows, stride, n, w, d, 0, d, out);
+  sum_heads_columns<G, 1>(rows, stride, n, w, d, c, d, out);
 }
 
 void f16_rows_weighted_sum_heads(const uint16_t* rows, size_t stride, int64_t n, const float* w, int g, int64_t d,
