@@ -83,15 +83,9 @@ float bf16_scalar(uint16_t h) {
 // Weight blocks as 32 bytes in value order. Q5_0 is unpacked unsigned (0..31) and its -16 is
 // applied through the activation block's sum s, which avoids the sign trick; only Q8_0 is
 // signed.
-template <typename B>
-HEARTH_INLINE __m256i unpack_q5(const B& b) {
-  uint32_t qh;
-  std::memcpy(&qh, b.qh, 4);
-  return _mm256_or_si256(unpack_nibbles(b.qs), _mm256_and_si256(expand_bits(qh), _mm256_set1_epi8(0x10)));
-}
 HEARTH_INLINE __m256i unpack_q4_1(const BlockQ4_1& b) { return unpack_nibbles(b.qs); }
-HEARTH_INLINE __m256i unpack_q5_0(const BlockQ5_0& b) { return unpack_q5(b); }
-HEARTH_INLINE __m256i unpack_q5_1(const BlockQ5_1& b) { return unpack_q5(b); }
+HEARTH_INLINE __m256i unpack_q5_0(const BlockQ5_0& b) { return unpack_five_bits(b.qs, b.qh); }
+HEARTH_INLINE __m256i unpack_q5_1(const BlockQ5_1& b) { return unpack_five_bits(b.qs, b.qh); }
 HEARTH_INLINE __m256i unpack_q8_0(const BlockQ8_0& b) { return load256(b.qs); }
 
 // The per-block constant c of Σ (dw q + c) · da qa = dw·da·Σ q qa + c·s.

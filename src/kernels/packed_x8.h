@@ -417,6 +417,99 @@ void blocks_tokens(int64_t n, const PackedBlockx8<Nibbles>* p, const uint8_t* ab
   for (int t = 0; t < T; ++t) _mm256_storeu_ps(y + t * y_stride, acc[t]);
 }
 
+// ---- Q4_1, Q5_0 and Q5_1 (Q8A activations) -------------------------------------------------------
+//
+// Values x = d·q + c with q unsigned (Q4_1: nibbles 0..15; Q5_0, Q5_1: 0..31) and a per-block
+// constant c (Q5_0: -16·d; Q4_1, Q5_1: the min m). Against a Q8A block (da, s = da·Σqa):
+// Σ x·a = d·da·Σ q·qa + c·s, so per token the integer sums take one float multiply-add and the
+// constants another, for eight rows at a time. (Q4_0 and Q8_0 fold their offsets into the
+// integer sums instead, through Q8X's nsum; Q8A has no integer sums.)
+
+// One 32-value block of eight rows: Q4_1 keeps its nibbles unsplit as Q4_0 does; Q5_0 and
+// Q5_1 are unpacked to bytes (quad c: values 4c .. 4c + 3).
+template <bool Nibbles>
+struct PackedAffineBlockx8 {
+  float d[8], c[8];
+  uint8_t q[Nibbles ? 4 : 8][32];  // [quad][row · 4 + l]
+};
+static_assert(sizeof(PackedAffineBlockx8<true>) == 192 && sizeof(PackedAffineBlockx8<false>) == 320);
+
+void pack_q4_1(int64_t n, const void* wv, size_t w_stride, void* out) {
+  const uint8_t* w = static_cast<const uint8_t*>(wv);
+  PackedAffineBlockx8<true>* p = static_cast<PackedAffineBlockx8<true>*>(out);
+  for (int64_t i = 0; i < n / QK; ++i, ++p) {
+    const BlockQ4_1* b[8];
+    for (int r = 0; r < 8; ++r) {
+      b[r] = reinterpret_cast<const BlockQ4_1*>(w + r * w_stride) + i;
+      p->d[r] = h2f(b[r]->d);
+      p->c[r] = h2f(b[r]->m);
+    }
+    __m256i in[4], qt[4];
+    for (int r = 0; r < 4; ++r)
+      in[r] = _mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(b[r + 4]->qs), reinterpret_cast<const __m128i*>(b[r]->qs));
+    transpose_8x4_epi32(in, qt);
+    for (int c = 0; c < 4; ++c) _mm256_storeu_si256(reinterpret_cast<__m256i*>(p->q[c]), qt[c]);
+  }
+}
+
+// Q5_0 (no min: c = -16·d) and Q5_1.
+template <typename Block>
+void pack_q5(int64_t n, const void* wv, size_t w_stride, void* out) {
+  const uint8_t* w = static_cast<const uint8_t*>(wv);
+  PackedAffineBlockx8<false>* p = static_cast<PackedAffineBlockx8<false>*>(out);
+  for (int64_t i = 0; i < n / QK; ++i, ++p) {
+    __m256i q[8], qt[8];
+    for (int r = 0; r < 8; ++r) {
+      const Block* b = reinterpret_cast<const Block*>(w + r * w_stride) + i;
+      p->d[r] = h2f(b->d);
+      if constexpr (std::is_same_v<Block, BlockQ5_0>) {
+        p->c[r] = -16.0f * p->d[r];
+      } else {
+        p->c[r] = h2f(b->m);
+      }
+      q[r] = unpack_five_bits(b->qs, b->qh);
+    }
+    transpose_8x8_epi32(q, qt);
+    for (int c = 0; c < 8; ++c) _mm256_storeu_si256(reinterpret_cast<__m256i*>(p->q[c]), qt[c]);
+  }
+}
+
+template <bool Vnni, bool Nibbles, int T>
+void affine_blocks_tokens(int64_t n, const PackedAffineBlockx8<Nibbles>* p, const uint8_t* ab, size_t stride, float* y,
+                          size_t y_stride) {
+  const __m256i low4 = _mm256_set1_epi8(0x0f);
+  __m256 acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / QK; ++i) {
+    const PackedAffineBlockx8<Nibbles>& g = p[i];
+    const BlockQ8A* x[T];
+    for (int t = 0; t < T; ++t) x[t] = reinterpret_cast<const BlockQ8A*>(ab + t * stride) + i;
+    __m256i s[T];
+    for (int t = 0; t < T; ++t) s[t] = _mm256_setzero_si256();
+    for (int c = 0; c < 4; ++c) {
+      __m256i w_lo, w_hi;  // values 4c.. (first half of the block) and 16 + 4c.. (second half)
+      if constexpr (Nibbles) {
+        const __m256i raw = _mm256_load_si256(reinterpret_cast<const __m256i*>(g.q[c]));
+        w_lo = _mm256_and_si256(raw, low4);
+        w_hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4);
+      } else {
+        w_lo = _mm256_load_si256(reinterpret_cast<const __m256i*>(g.q[c]));
+        w_hi = _mm256_load_si256(reinterpret_cast<const __m256i*>(g.q[4 + c]));
+      }
+      for (int t = 0; t < T; ++t) {
+        s[t] = dpbusd<Vnni>(s[t], w_lo, broadcast32(x[t]->qs + 4 * c));
+        s[t] = dpbusd<Vnni>(s[t], w_hi, broadcast32(x[t]->qs + 16 + 4 * c));
+      }
+    }
+    const __m256 d = _mm256_load_ps(g.d), cst = _mm256_load_ps(g.c);
+    for (int t = 0; t < T; ++t) {
+      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[t]), _mm256_mul_ps(d, _mm256_set1_ps(x[t]->d)), acc[t]);
+      acc[t] = _mm256_fmadd_ps(cst, _mm256_set1_ps(x[t]->s), acc[t]);
+    }
+  }
+  for (int t = 0; t < T; ++t) _mm256_storeu_ps(y + t * y_stride, acc[t]);
+}
+
 // ---- PackedDotFn: n_tokens (1 .. kPackRows) tokens, in calls of at most MaxT --------------------
 
 // f(std::integral_constant<int, T>, activations, outputs) for the tokens in groups of at most
@@ -463,6 +556,14 @@ void dot_q4_0(int64_t n, const void* packed, const void* a, size_t a_stride, int
   });
 }
 
+template <bool Vnni, bool Nibbles>
+void dot_affine(int64_t n, const void* packed, const void* a, size_t a_stride, int n_tokens, float* y, size_t y_stride) {
+  by_token_groups<Vnni>(a, a_stride, n_tokens, y, y_stride, [&](auto t, const uint8_t* ab, float* yt) {
+    affine_blocks_tokens<Vnni, Nibbles, decltype(t)::value>(n, static_cast<const PackedAffineBlockx8<Nibbles>*>(packed),
+                                                            ab, a_stride, yt, y_stride);
+  });
+}
+
 // VNNI only (see the top of this file).
 [[maybe_unused]] void dot_q8_0(int64_t n, const void* packed, const void* a, size_t a_stride, int n_tokens, float* y, size_t y_stride) {
   by_token_groups<true>(a, a_stride, n_tokens, y, y_stride, [&](auto t, const uint8_t* ab, float* yt) {
@@ -472,13 +573,22 @@ void dot_q4_0(int64_t n, const void* packed, const void* a, size_t a_stride, int
 }
 
 // The packed kernels of table t: Q4_0 (Q8X activations, which the table must use for Q4_0),
-// Q4_K, Q5_K and Q6_K, and with VNNI Q8_0 (Q8X).
+// Q4_1, Q5_0 and Q5_1 (Q8A), Q4_K, Q5_K and Q6_K, and with VNNI Q8_0 (Q8X).
 template <bool Vnni>
 constexpr void add_to_table(KernelTable& t) {
   using gguf::TensorType;
   t.pack_rows[int(TensorType::Q4_0)] = pack_q4_0;
   t.packed_dot[int(TensorType::Q4_0)] = dot_q4_0<Vnni>;
   t.packed_block_bytes[int(TensorType::Q4_0)] = sizeof(PackedBlockx8<true>);
+  t.pack_rows[int(TensorType::Q4_1)] = pack_q4_1;
+  t.packed_dot[int(TensorType::Q4_1)] = dot_affine<Vnni, true>;
+  t.packed_block_bytes[int(TensorType::Q4_1)] = sizeof(PackedAffineBlockx8<true>);
+  t.pack_rows[int(TensorType::Q5_0)] = pack_q5<BlockQ5_0>;
+  t.packed_dot[int(TensorType::Q5_0)] = dot_affine<Vnni, false>;
+  t.packed_block_bytes[int(TensorType::Q5_0)] = sizeof(PackedAffineBlockx8<false>);
+  t.pack_rows[int(TensorType::Q5_1)] = pack_q5<BlockQ5_1>;
+  t.packed_dot[int(TensorType::Q5_1)] = dot_affine<Vnni, false>;
+  t.packed_block_bytes[int(TensorType::Q5_1)] = sizeof(PackedAffineBlockx8<false>);
   t.pack_rows[int(TensorType::Q4_K)] = pack_q4_K;
   t.packed_dot[int(TensorType::Q4_K)] = dot_q4_K<Vnni>;
   t.packed_block_bytes[int(TensorType::Q4_K)] = sizeof(PackedQ4Kx8);

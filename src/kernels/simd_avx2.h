@@ -65,6 +65,14 @@ HEARTH_INLINE __m256i expand_bits(uint32_t bits) {
   return _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
 }
 
+// A Q5_0/Q5_1 block's values (0..31) as 32 bytes in value order: the nibbles of qs, with bit
+// 4 of value k from bit k of qh (little-endian).
+HEARTH_INLINE __m256i unpack_five_bits(const uint8_t* qs, const uint8_t* qh) {
+  uint32_t bits;
+  std::memcpy(&bits, qh, 4);
+  return _mm256_or_si256(unpack_nibbles(qs), _mm256_and_si256(expand_bits(bits), _mm256_set1_epi8(0x10)));
+}
+
 // Σ u·s over 32 bytes (u unsigned ≤ 127·2 safe, s signed) as 8 int32 partial sums.
 HEARTH_INLINE __m256i dot_u8_i8(__m256i u, __m256i s) {
   return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));

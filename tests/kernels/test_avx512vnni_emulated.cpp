@@ -40,10 +40,11 @@ TEST(Avx512VnniEmulated, KernelsMatchGeneric) {
   const int checked = test::expect_kernels_match_generic(k, {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q6_K});
   EXPECT_GT(checked, 50);
   // The eight-row packed kernels, for one to eight tokens: 36 outputs × 8 rows per length, 3
-  // lengths for Q4_K, Q5_K and Q6_K, 5 for Q4_0 and Q8_0.
+  // lengths for Q4_K, Q5_K and Q6_K, 5 for the 32-value formats.
   EXPECT_EQ(test::expect_packed_kernels_match_generic(
-                k, {TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K, TensorType::Q4_0, TensorType::Q8_0}),
-            (3 * 3 + 2 * 5) * 36 * 8);
+                k, {TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K, TensorType::Q4_0, TensorType::Q4_1,
+                    TensorType::Q5_0, TensorType::Q5_1, TensorType::Q8_0}),
+            (3 * 3 + 5 * 5) * 36 * 8);
 }
 
 TEST(Avx512VnniEmulated, MatmulMatchesGeneric) {

@@ -263,8 +263,8 @@ TEST(Dot, VnniQ6KEqualsAvx512Q6K) {
 
 TEST(Dot, PackedKernelsMatchGeneric) {
   // Packed row groups (prompt processing) against the generic dot, on every ISA with a packed
-  // kernel: the AVX2 table (and so the AVX-512 one) for Q4_0, Q4_K, Q5_K and Q6_K, the VNNI
-  // table for those and Q8_0.
+  // kernel: the AVX2 table (and so the AVX-512 one) for Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K and
+  // Q6_K, the VNNI table for those and Q8_0.
   for (Isa isa : available_isas()) {
     SCOPED_TRACE(isa_name(isa));
     const KernelTable& k = table_for(isa);
@@ -276,7 +276,8 @@ TEST(Dot, PackedKernelsMatchGeneric) {
             TensorType::Q5_K, TensorType::Q6_K});
     EXPECT_EQ(checked, lengths * 36 * kPackRows);
     if (isa == Isa::avx2 || isa == Isa::avx512 || isa == Isa::avx512vnni) {
-      for (TensorType t : {TensorType::Q4_0, TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K})
+      for (TensorType t : {TensorType::Q4_0, TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1, TensorType::Q4_K,
+                           TensorType::Q5_K, TensorType::Q6_K})
         EXPECT_NE(k.packed_dot[int(t)], nullptr) << name(t);
     }
     if (isa == Isa::avx512vnni) {
