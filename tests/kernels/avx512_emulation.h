@@ -45,7 +45,25 @@ inline float reduce_add_ps(simde__m512 x) {
   for (float v : f) s += v;
   return s;
 }
+// 256-bit byte masks (AVX-512BW + VL): SIMDe's aliases take its own vector type, not GCC's
+// __m256i, so these two are written out with AVX2.
+inline uint32_t test_epi8_mask_256(__m256i a, __m256i b) {
+  const __m256i zero = _mm256_cmpeq_epi8(_mm256_and_si256(a, b), _mm256_setzero_si256());
+  return ~uint32_t(_mm256_movemask_epi8(zero));
+}
+inline __m256i mask_add_epi8_256(__m256i src, uint32_t k, __m256i a, __m256i b) {
+  const __m256i spread = _mm256_shuffle_epi8(_mm256_set1_epi32(int(k)),
+                                             _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202,
+                                                               0x0101010101010101, 0x0000000000000000));
+  const __m256i bit = _mm256_set1_epi64x(int64_t(0x8040201008040201));
+  const __m256i take = _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
+  return _mm256_blendv_epi8(src, _mm256_add_epi8(a, b), take);
+}
 }  // namespace hearth_avx512_emulation
+#undef _mm256_test_epi8_mask
+#define _mm256_test_epi8_mask hearth_avx512_emulation::test_epi8_mask_256
+#undef _mm256_mask_add_epi8
+#define _mm256_mask_add_epi8 hearth_avx512_emulation::mask_add_epi8_256
 #define _mm512_cvtph_ps hearth_avx512_emulation::cvtph_ps
 #define _mm512_cvtepu16_epi32 hearth_avx512_emulation::cvtepu16_epi32
 #define _mm512_cvtepi32_ps hearth_avx512_emulation::cvtepi32_ps

@@ -37,7 +37,8 @@ TEST(Avx512VnniEmulated, KernelsMatchGeneric) {
   const KernelTable& k = avx512vnni_emulated_table();
   ASSERT_EQ(k.isa, Isa::avx512vnni);
   EXPECT_EQ(k.act[int(TensorType::Q4_0)], Act::Q8X);
-  const int checked = test::expect_kernels_match_generic(k, {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q6_K});
+  const int checked =
+      test::expect_kernels_match_generic(k, {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K});
   EXPECT_GT(checked, 50);
   // The eight-row packed kernels, for one to eight tokens: 36 outputs × 8 rows per length, 3
   // lengths for Q4_K, Q5_K and Q6_K, 5 for the 32-value formats.
