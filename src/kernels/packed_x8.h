@@ -382,7 +382,23 @@ void pack_q4_0(int64_t n, const void* wv, size_t w_stride, void* out) {
   }
 }
 
-template <bool Vnni, bool Nibbles, int T>
+// Q5_0 for Q8X activations: its values 0..31 as bytes, the -16 left to the seeds.
+[[maybe_unused]] void pack_q5_0_bytes(int64_t n, const void* wv, size_t w_stride, void* out) {
+  const uint8_t* w = static_cast<const uint8_t*>(wv);
+  PackedBlockx8<false>* p = static_cast<PackedBlockx8<false>*>(out);
+  for (int64_t i = 0; i < n / QK; ++i, ++p) {
+    __m256i q[8], qt[8];
+    for (int r = 0; r < 8; ++r) {
+      const BlockQ5_0* b = reinterpret_cast<const BlockQ5_0*>(w + r * w_stride) + i;
+      p->d[r] = h2f(b->d);
+      q[r] = unpack_five_bits(b->qs, b->qh);
+    }
+    transpose_8x8_epi32(q, qt);
+    for (int c = 0; c < 8; ++c) _mm256_storeu_si256(reinterpret_cast<__m256i*>(p->q[c]), qt[c]);
+  }
+}
+
+template <bool Vnni, bool Nibbles, int OffsetShift, int T>
 void blocks_tokens(int64_t n, const PackedBlockx8<Nibbles>* p, const uint8_t* ab, size_t stride, float* y,
                    size_t y_stride) {
   const __m256i low4 = _mm256_set1_epi8(0x0f);
@@ -394,7 +410,7 @@ void blocks_tokens(int64_t n, const PackedBlockx8<Nibbles>* p, const uint8_t* ab
     const BlockQ8X* x[T];
     for (int t = 0; t < T; ++t) x[t] = reinterpret_cast<const BlockQ8X*>(ab + t * stride) + i / 4;
     __m256i s[T];
-    for (int t = 0; t < T; ++t) s[t] = _mm256_slli_epi32(broadcast32(x[t]->nsum + 4 * k), Nibbles ? 3 : 7);
+    for (int t = 0; t < T; ++t) s[t] = _mm256_slli_epi32(broadcast32(x[t]->nsum + 4 * k), OffsetShift);
     for (int c = 0; c < 4; ++c) {
       __m256i w_lo, w_hi;  // values 4c.. (first half of the block) and 16 + 4c.. (second half)
       if constexpr (Nibbles) {
@@ -551,8 +567,8 @@ void dot_q6_K(int64_t n, const void* packed, const void* a, size_t a_stride, int
 template <bool Vnni>
 void dot_q4_0(int64_t n, const void* packed, const void* a, size_t a_stride, int n_tokens, float* y, size_t y_stride) {
   by_token_groups<Vnni>(a, a_stride, n_tokens, y, y_stride, [&](auto t, const uint8_t* ab, float* yt) {
-    blocks_tokens<Vnni, true, decltype(t)::value>(n, static_cast<const PackedBlockx8<true>*>(packed), ab, a_stride,
-                                                  yt, y_stride);
+    blocks_tokens<Vnni, true, 3, decltype(t)::value>(n, static_cast<const PackedBlockx8<true>*>(packed), ab, a_stride,
+                                                     yt, y_stride);
   });
 }
 
@@ -567,13 +583,22 @@ void dot_affine(int64_t n, const void* packed, const void* a, size_t a_stride, i
 // VNNI only (see the top of this file).
 [[maybe_unused]] void dot_q8_0(int64_t n, const void* packed, const void* a, size_t a_stride, int n_tokens, float* y, size_t y_stride) {
   by_token_groups<true>(a, a_stride, n_tokens, y, y_stride, [&](auto t, const uint8_t* ab, float* yt) {
-    blocks_tokens<true, false, decltype(t)::value>(n, static_cast<const PackedBlockx8<false>*>(packed), ab, a_stride,
-                                                   yt, y_stride);
+    blocks_tokens<true, false, 7, decltype(t)::value>(n, static_cast<const PackedBlockx8<false>*>(packed), ab, a_stride,
+                                                      yt, y_stride);
+  });
+}
+
+// Q5_0 against Q8X (the VNNI table's format for it): bytes 0..31, offset -16.
+[[maybe_unused]] void dot_q5_0_q8x(int64_t n, const void* packed, const void* a, size_t a_stride, int n_tokens, float* y,
+                                   size_t y_stride) {
+  by_token_groups<true>(a, a_stride, n_tokens, y, y_stride, [&](auto t, const uint8_t* ab, float* yt) {
+    blocks_tokens<true, false, 4, decltype(t)::value>(n, static_cast<const PackedBlockx8<false>*>(packed), ab, a_stride,
+                                                      yt, y_stride);
   });
 }
 
 // The packed kernels of table t: Q4_0 (Q8X activations, which the table must use for Q4_0),
-// Q4_1, Q5_0 and Q5_1 (Q8A), Q4_K, Q5_K and Q6_K, and with VNNI Q8_0 (Q8X).
+// Q4_1, Q5_0 and Q5_1 (Q8A), Q4_K, Q5_K and Q6_K; with VNNI, Q8_0 and Q5_0 against Q8X.
 template <bool Vnni>
 constexpr void add_to_table(KernelTable& t) {
   using gguf::TensorType;
@@ -599,6 +624,9 @@ constexpr void add_to_table(KernelTable& t) {
   t.packed_dot[int(TensorType::Q6_K)] = dot_q6_K<Vnni>;
   t.packed_block_bytes[int(TensorType::Q6_K)] = sizeof(PackedQ6Kx8);
   if constexpr (Vnni) {
+    t.pack_rows[int(TensorType::Q5_0)] = pack_q5_0_bytes;
+    t.packed_dot[int(TensorType::Q5_0)] = dot_q5_0_q8x;
+    t.packed_block_bytes[int(TensorType::Q5_0)] = sizeof(PackedBlockx8<false>);
     t.pack_rows[int(TensorType::Q8_0)] = pack_q8_0;
     t.packed_dot[int(TensorType::Q8_0)] = dot_q8_0;
     t.packed_block_bytes[int(TensorType::Q8_0)] = sizeof(PackedBlockx8<false>);

@@ -416,6 +416,23 @@ float q8x_tail_dot(const BlockQ4_0* w, int64_t first, int64_t nb, const BlockQ8X
   return sum;
 }
 
+float q8x_tail_dot(const BlockQ5_0* w, int64_t first, int64_t nb, const BlockQ8X& a) {
+  float sum = 0;
+  for (int64_t b = first; b < nb; ++b) {
+    const int k = int(b % 4);
+    uint32_t qh;
+    std::memcpy(&qh, w[b].qh, 4);
+    int isum = 0;
+    for (int j = 0; j < 16; ++j) {
+      const int lo = (w[b].qs[j] & 0x0f) | int((qh >> j) & 1) << 4;
+      const int hi = (w[b].qs[j] >> 4) | int((qh >> (16 + j)) & 1) << 4;
+      isum += (lo - 16) * a.lo[16 * k + j] + (hi - 16) * a.hi[16 * k + j];
+    }
+    sum += fp16_to_fp32(w[b].d) * a.d[4 * k] * float(isum);
+  }
+  return sum;
+}
+
 float q8x_tail_dot(const BlockQ8_0* w, int64_t first, int64_t nb, const BlockQ8X& a) {
   float sum = 0;
   for (int64_t b = first; b < nb; ++b) {
