@@ -339,6 +339,46 @@ void q6_K_tokens(int64_t n, const PackedQ6Kx8* p, const uint8_t* ab, size_t stri
 // nibbles, 128 for Q8_0's bytes flipped to unsigned), and one float multiply-add per token
 // applies the eight rows' d times the token's d.
 
+// The 16 nibble bytes of eight rows' blocks as four quads (quad c: byte 4c + l of each row).
+HEARTH_INLINE void pack_nibble_quads(const uint8_t* const qs[8], uint8_t (*q)[32]) {
+  __m256i in[4], qt[4];
+  for (int r = 0; r < 4; ++r)
+    in[r] = _mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(qs[r + 4]), reinterpret_cast<const __m128i*>(qs[r]));
+  transpose_8x4_epi32(in, qt);
+  for (int c = 0; c < 4; ++c) _mm256_storeu_si256(reinterpret_cast<__m256i*>(q[c]), qt[c]);
+}
+
+// Eight rows' 32 value bytes as eight quads (quad c: values 4c .. 4c + 3 of each row).
+HEARTH_INLINE void pack_byte_quads(const __m256i rows[8], uint8_t (*q)[32]) {
+  __m256i qt[8];
+  transpose_8x8_epi32(rows, qt);
+  for (int c = 0; c < 8; ++c) _mm256_storeu_si256(reinterpret_cast<__m256i*>(q[c]), qt[c]);
+}
+
+// s[t] += Σ q·a over one packed 32-value block of eight rows, per row (int32 lane), for T
+// tokens whose first and second 16 activation bytes are at lo[t] and hi[t]. Nibbles: the
+// block's four quads hold values 4c.. in their low and 16 + 4c.. in their high nibbles;
+// otherwise eight byte quads.
+template <bool Vnni, bool Nibbles, int T>
+HEARTH_INLINE void block_isums(const uint8_t (*q)[32], const int8_t* const lo[T], const int8_t* const hi[T], __m256i s[T]) {
+  const __m256i low4 = _mm256_set1_epi8(0x0f);
+  for (int c = 0; c < 4; ++c) {
+    __m256i w_lo, w_hi;  // values 4c.. (first half of the block) and 16 + 4c.. (second half)
+    if constexpr (Nibbles) {
+      const __m256i raw = _mm256_load_si256(reinterpret_cast<const __m256i*>(q[c]));
+      w_lo = _mm256_and_si256(raw, low4);
+      w_hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4);
+    } else {
+      w_lo = _mm256_load_si256(reinterpret_cast<const __m256i*>(q[c]));
+      w_hi = _mm256_load_si256(reinterpret_cast<const __m256i*>(q[4 + c]));
+    }
+    for (int t = 0; t < T; ++t) {
+      s[t] = dpbusd<Vnni>(s[t], w_lo, broadcast32(lo[t] + 4 * c));
+      s[t] = dpbusd<Vnni>(s[t], w_hi, broadcast32(hi[t] + 4 * c));
+    }
+  }
+}
+
 // One 32-value block of eight rows. Q4_0 keeps its nibbles unsplit (quads 0-3: byte 4c + l of
 // each row, low nibble = value 4c + l, high nibble = value 16 + 4c + l); Q8_0 has eight quads
 // of bytes flipped to unsigned (value 4c + l + 128).
@@ -353,16 +393,13 @@ void pack_q4_0(int64_t n, const void* wv, size_t w_stride, void* out) {
   const uint8_t* w = static_cast<const uint8_t*>(wv);
   PackedBlockx8<true>* p = static_cast<PackedBlockx8<true>*>(out);
   for (int64_t i = 0; i < n / QK; ++i, ++p) {
-    const BlockQ4_0* b[8];
+    const uint8_t* qs[8];
     for (int r = 0; r < 8; ++r) {
-      b[r] = reinterpret_cast<const BlockQ4_0*>(w + r * w_stride) + i;
-      p->d[r] = h2f(b[r]->d);
+      const BlockQ4_0* b = reinterpret_cast<const BlockQ4_0*>(w + r * w_stride) + i;
+      p->d[r] = h2f(b->d);
+      qs[r] = b->qs;
     }
-    __m256i in[4], qt[4];
-    for (int r = 0; r < 4; ++r)
-      in[r] = _mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(b[r + 4]->qs), reinterpret_cast<const __m128i*>(b[r]->qs));
-    transpose_8x4_epi32(in, qt);
-    for (int c = 0; c < 4; ++c) _mm256_storeu_si256(reinterpret_cast<__m256i*>(p->q[c]), qt[c]);
+    pack_nibble_quads(qs, p->q);
   }
 }
 
@@ -371,14 +408,13 @@ void pack_q4_0(int64_t n, const void* wv, size_t w_stride, void* out) {
   PackedBlockx8<false>* p = static_cast<PackedBlockx8<false>*>(out);
   const __m256i flip = _mm256_set1_epi8(int8_t(0x80));
   for (int64_t i = 0; i < n / QK; ++i, ++p) {
-    __m256i q[8], qt[8];
+    __m256i q[8];
     for (int r = 0; r < 8; ++r) {
       const BlockQ8_0* b = reinterpret_cast<const BlockQ8_0*>(w + r * w_stride) + i;
       p->d[r] = h2f(b->d);
       q[r] = _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b->qs)), flip);
     }
-    transpose_8x8_epi32(q, qt);
-    for (int c = 0; c < 8; ++c) _mm256_storeu_si256(reinterpret_cast<__m256i*>(p->q[c]), qt[c]);
+    pack_byte_quads(q, p->q);
   }
 }
 
@@ -387,45 +423,34 @@ void pack_q4_0(int64_t n, const void* wv, size_t w_stride, void* out) {
   const uint8_t* w = static_cast<const uint8_t*>(wv);
   PackedBlockx8<false>* p = static_cast<PackedBlockx8<false>*>(out);
   for (int64_t i = 0; i < n / QK; ++i, ++p) {
-    __m256i q[8], qt[8];
+    __m256i q[8];
     for (int r = 0; r < 8; ++r) {
       const BlockQ5_0* b = reinterpret_cast<const BlockQ5_0*>(w + r * w_stride) + i;
       p->d[r] = h2f(b->d);
       q[r] = unpack_five_bits(b->qs, b->qh);
     }
-    transpose_8x8_epi32(q, qt);
-    for (int c = 0; c < 8; ++c) _mm256_storeu_si256(reinterpret_cast<__m256i*>(p->q[c]), qt[c]);
+    pack_byte_quads(q, p->q);
   }
 }
 
 template <bool Vnni, bool Nibbles, int OffsetShift, int T>
 void blocks_tokens(int64_t n, const PackedBlockx8<Nibbles>* p, const uint8_t* ab, size_t stride, float* y,
                    size_t y_stride) {
-  const __m256i low4 = _mm256_set1_epi8(0x0f);
   __m256 acc[T];
   for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
   for (int64_t i = 0; i < n / QK; ++i) {
     const PackedBlockx8<Nibbles>& g = p[i];
     const int k = int(i % 4);  // block k of its Q8X group
     const BlockQ8X* x[T];
-    for (int t = 0; t < T; ++t) x[t] = reinterpret_cast<const BlockQ8X*>(ab + t * stride) + i / 4;
+    const int8_t *lo[T], *hi[T];
     __m256i s[T];
-    for (int t = 0; t < T; ++t) s[t] = _mm256_slli_epi32(broadcast32(x[t]->nsum + 4 * k), OffsetShift);
-    for (int c = 0; c < 4; ++c) {
-      __m256i w_lo, w_hi;  // values 4c.. (first half of the block) and 16 + 4c.. (second half)
-      if constexpr (Nibbles) {
-        const __m256i raw = _mm256_load_si256(reinterpret_cast<const __m256i*>(g.q[c]));
-        w_lo = _mm256_and_si256(raw, low4);
-        w_hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4);
-      } else {
-        w_lo = _mm256_load_si256(reinterpret_cast<const __m256i*>(g.q[c]));
-        w_hi = _mm256_load_si256(reinterpret_cast<const __m256i*>(g.q[4 + c]));
-      }
-      for (int t = 0; t < T; ++t) {
-        s[t] = dpbusd<Vnni>(s[t], w_lo, broadcast32(x[t]->lo + 16 * k + 4 * c));
-        s[t] = dpbusd<Vnni>(s[t], w_hi, broadcast32(x[t]->hi + 16 * k + 4 * c));
-      }
+    for (int t = 0; t < T; ++t) {
+      x[t] = reinterpret_cast<const BlockQ8X*>(ab + t * stride) + i / 4;
+      lo[t] = x[t]->lo + 16 * k;
+      hi[t] = x[t]->hi + 16 * k;
+      s[t] = _mm256_slli_epi32(broadcast32(x[t]->nsum + 4 * k), OffsetShift);
     }
+    block_isums<Vnni, Nibbles, T>(g.q, lo, hi, s);
     const __m256 d = _mm256_load_ps(g.d);
     for (int t = 0; t < T; ++t)
       acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[t]), _mm256_mul_ps(d, _mm256_set1_ps(x[t]->d[4 * k])), acc[t]);
@@ -454,17 +479,14 @@ void pack_q4_1(int64_t n, const void* wv, size_t w_stride, void* out) {
   const uint8_t* w = static_cast<const uint8_t*>(wv);
   PackedAffineBlockx8<true>* p = static_cast<PackedAffineBlockx8<true>*>(out);
   for (int64_t i = 0; i < n / QK; ++i, ++p) {
-    const BlockQ4_1* b[8];
+    const uint8_t* qs[8];
     for (int r = 0; r < 8; ++r) {
-      b[r] = reinterpret_cast<const BlockQ4_1*>(w + r * w_stride) + i;
-      p->d[r] = h2f(b[r]->d);
-      p->c[r] = h2f(b[r]->m);
+      const BlockQ4_1* b = reinterpret_cast<const BlockQ4_1*>(w + r * w_stride) + i;
+      p->d[r] = h2f(b->d);
+      p->c[r] = h2f(b->m);
+      qs[r] = b->qs;
     }
-    __m256i in[4], qt[4];
-    for (int r = 0; r < 4; ++r)
-      in[r] = _mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(b[r + 4]->qs), reinterpret_cast<const __m128i*>(b[r]->qs));
-    transpose_8x4_epi32(in, qt);
-    for (int c = 0; c < 4; ++c) _mm256_storeu_si256(reinterpret_cast<__m256i*>(p->q[c]), qt[c]);
+    pack_nibble_quads(qs, p->q);
   }
 }
 
@@ -474,7 +496,7 @@ void pack_q5(int64_t n, const void* wv, size_t w_stride, void* out) {
   const uint8_t* w = static_cast<const uint8_t*>(wv);
   PackedAffineBlockx8<false>* p = static_cast<PackedAffineBlockx8<false>*>(out);
   for (int64_t i = 0; i < n / QK; ++i, ++p) {
-    __m256i q[8], qt[8];
+    __m256i q[8];
     for (int r = 0; r < 8; ++r) {
       const Block* b = reinterpret_cast<const Block*>(w + r * w_stride) + i;
       p->d[r] = h2f(b->d);
@@ -485,38 +507,27 @@ void pack_q5(int64_t n, const void* wv, size_t w_stride, void* out) {
       }
       q[r] = unpack_five_bits(b->qs, b->qh);
     }
-    transpose_8x8_epi32(q, qt);
-    for (int c = 0; c < 8; ++c) _mm256_storeu_si256(reinterpret_cast<__m256i*>(p->q[c]), qt[c]);
+    pack_byte_quads(q, p->q);
   }
 }
 
 template <bool Vnni, bool Nibbles, int T>
 void affine_blocks_tokens(int64_t n, const PackedAffineBlockx8<Nibbles>* p, const uint8_t* ab, size_t stride, float* y,
                           size_t y_stride) {
-  const __m256i low4 = _mm256_set1_epi8(0x0f);
   __m256 acc[T];
   for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
   for (int64_t i = 0; i < n / QK; ++i) {
     const PackedAffineBlockx8<Nibbles>& g = p[i];
     const BlockQ8A* x[T];
-    for (int t = 0; t < T; ++t) x[t] = reinterpret_cast<const BlockQ8A*>(ab + t * stride) + i;
+    const int8_t *lo[T], *hi[T];
     __m256i s[T];
-    for (int t = 0; t < T; ++t) s[t] = _mm256_setzero_si256();
-    for (int c = 0; c < 4; ++c) {
-      __m256i w_lo, w_hi;  // values 4c.. (first half of the block) and 16 + 4c.. (second half)
-      if constexpr (Nibbles) {
-        const __m256i raw = _mm256_load_si256(reinterpret_cast<const __m256i*>(g.q[c]));
-        w_lo = _mm256_and_si256(raw, low4);
-        w_hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4);
-      } else {
-        w_lo = _mm256_load_si256(reinterpret_cast<const __m256i*>(g.q[c]));
-        w_hi = _mm256_load_si256(reinterpret_cast<const __m256i*>(g.q[4 + c]));
-      }
-      for (int t = 0; t < T; ++t) {
-        s[t] = dpbusd<Vnni>(s[t], w_lo, broadcast32(x[t]->qs + 4 * c));
-        s[t] = dpbusd<Vnni>(s[t], w_hi, broadcast32(x[t]->qs + 16 + 4 * c));
-      }
+    for (int t = 0; t < T; ++t) {
+      x[t] = reinterpret_cast<const BlockQ8A*>(ab + t * stride) + i;
+      lo[t] = x[t]->qs;
+      hi[t] = x[t]->qs + 16;
+      s[t] = _mm256_setzero_si256();
     }
+    block_isums<Vnni, Nibbles, T>(g.q, lo, hi, s);
     const __m256 d = _mm256_load_ps(g.d), cst = _mm256_load_ps(g.c);
     for (int t = 0; t < T; ++t) {
       acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[t]), _mm256_mul_ps(d, _mm256_set1_ps(x[t]->d)), acc[t]);
