@@ -299,14 +299,14 @@ struct Q5_0Half {
   }
 };
 
+// Row w's products before the final reduction: eight float lanes whose sum is the dot
+// product of its whole groups (the tail, if n is not a multiple of 128, is left out).
 template <typename H>
-float dot_halves_256(int64_t n, const void* wv, const void* av) {
-  const uint8_t* w = static_cast<const uint8_t*>(wv);
-  const BlockQ8X* a = static_cast<const BlockQ8X*>(av);
-  const int64_t nb = n / QK, ng = nb / 4;
+HEARTH_INLINE __m256 halves_256_sums(int64_t ng, const uint8_t* w, const BlockQ8X* a) {
   constexpr int kHalfBytes = 2 * sizeof(typename H::Block);
   __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
   for (int64_t g = 0; g < ng; ++g)
+#pragma GCC unroll 2
     for (int h = 0; h < 2; ++h) {
       const Half q = H::unpack(w + 2 * kHalfBytes * g + kHalfBytes * h);
       const __m256i seed =
@@ -316,9 +316,30 @@ float dot_halves_256(int64_t n, const void* wv, const void* av) {
       const __m256i isum = _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(seed, q.lo, a_lo), q.hi, a_hi);
       acc[h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(q.d, _mm256_loadu_ps(a[g].d + 8 * h)), acc[h]);
     }
-  float sum = hsum_ps(_mm256_add_ps(acc[0], acc[1]));
+  return _mm256_add_ps(acc[0], acc[1]);
+}
+
+template <typename H>
+float dot_halves_256(int64_t n, const void* wv, const void* av) {
+  const BlockQ8X* a = static_cast<const BlockQ8X*>(av);
+  const int64_t nb = n / QK, ng = nb / 4;
+  float sum = hsum_ps(halves_256_sums<H>(ng, static_cast<const uint8_t*>(wv), a));
   if (4 * ng < nb) sum += q8x_tail_dot(static_cast<const typename H::Block*>(wv), 4 * ng, nb, a[ng]);
   return sum;
+}
+
+// Two rows, each exactly as dot_halves_256 computes it (hsum_pair_ps), in one call.
+template <typename H>
+void dot2_halves_256(int64_t n, const void* w0, const void* w1, const void* av, float* out) {
+  const BlockQ8X* a = static_cast<const BlockQ8X*>(av);
+  const int64_t nb = n / QK, ng = nb / 4;
+  const __m256 s0 = halves_256_sums<H>(ng, static_cast<const uint8_t*>(w0), a);
+  const __m256 s1 = halves_256_sums<H>(ng, static_cast<const uint8_t*>(w1), a);
+  hsum_pair_ps(s0, s1, out);
+  if (4 * ng < nb) {
+    out[0] += q8x_tail_dot(static_cast<const typename H::Block*>(w0), 4 * ng, nb, a[ng]);
+    out[1] += q8x_tail_dot(static_cast<const typename H::Block*>(w1), 4 * ng, nb, a[ng]);
+  }
 }
 
 // With four tokens, the scaling is done for all four at once. Each token's integer sums have
@@ -521,8 +542,11 @@ HEARTH_INLINE __m256 q4_K_min_sums_256(const Q4KScales256& u, const BlockQ8_K& x
 // 8.6 TSC cycles per 128 values against 12.5 for the AVX2 kernel it replaced (eighth
 // session); decoding the synthetic 1.1B Q5_K model, alternated, 35.7-38.6 -> 39.8-44.2 t/s
 // with the memory slow.
+//
+// k4_256_sums is one row's work up to the final reduction; dot_k4_256 reduces one row,
+// dot2_k4_256 two (the same floats as two dot_k4_256 calls, see hsum_pair_ps).
 template <typename Block>
-float dot_k4_256(int64_t n, const void* wv, const void* av) {
+HEARTH_INLINE __m256 k4_256_sums(int64_t n, const void* wv, const void* av) {
   const Block* w = static_cast<const Block*>(wv);
   const BlockQ8_K* a = static_cast<const BlockQ8_K*>(av);
   __m256 acc = _mm256_setzero_ps(), acc_m = _mm256_setzero_ps();
@@ -560,7 +584,17 @@ float dot_k4_256(int64_t n, const void* wv, const void* av) {
     }
     acc = _mm256_fmadd_ps(_mm256_broadcastss_ps(scale), _mm256_cvtepi32_ps(_mm256_add_epi32(isum0, isum1)), acc);
   }
-  return hsum_ps(_mm256_sub_ps(acc, acc_m));
+  return _mm256_sub_ps(acc, acc_m);
+}
+
+template <typename Block>
+float dot_k4_256(int64_t n, const void* wv, const void* av) {
+  return hsum_ps(k4_256_sums<Block>(n, wv, av));
+}
+
+template <typename Block>
+void dot2_k4_256(int64_t n, const void* w0, const void* w1, const void* av, float* out) {
+  hsum_pair_ps(k4_256_sums<Block>(n, w0, av), k4_256_sums<Block>(n, w1, av), out);
 }
 
 // T activation rows against one Q4_K row, as the one-token kernel: each 32-byte qs group is
@@ -650,6 +684,11 @@ const KernelTable& avx512vnni_table() {
     t.act[int(TensorType::Q5_0)] = Act::Q8X;
     t.vec_dot[int(TensorType::Q4_K)] = dot_k4_256<BlockQ4_K>;
     t.vec_dot[int(TensorType::Q5_K)] = dot_k4_256<BlockQ5_K>;
+    t.vec_dot2[int(TensorType::Q4_0)] = dot2_halves_256<Q4_0Half>;
+    t.vec_dot2[int(TensorType::Q8_0)] = dot2_halves_256<Q8_0Half>;
+    t.vec_dot2[int(TensorType::Q5_0)] = dot2_halves_256<Q5_0Half>;
+    t.vec_dot2[int(TensorType::Q4_K)] = dot2_k4_256<BlockQ4_K>;
+    t.vec_dot2[int(TensorType::Q5_K)] = dot2_k4_256<BlockQ5_K>;
     t.vec_dot4[int(TensorType::Q4_K)] = dot4_q4_K;
     t.vec_dot2x2[int(TensorType::Q4_K)] = dot2x2_q4_K;
     t.vec_dot[int(TensorType::Q6_K)] = q6_k_512::dot<true>;

@@ -240,6 +240,7 @@ namespace {
 struct Job {
   const KernelTable* table = {};
   VecDotFn dot = {};
+  VecDot2Fn dot2 = {};  // one token: rows r and r + pair_offset in one call, where the table has it
   VecDot4Fn dot4 = {};
   VecDot4x2Fn dot4x2 = {};
   VecDot2x2Fn dot2x2 = {};
@@ -303,8 +304,18 @@ void dot_tile(const Job& j, int64_t r0, int64_t r1, int64_t t0, int64_t t1) {
     // Row r, then row r + h: two streams of weights (see pair_offset).
     const int64_t h = j.pair_offset;
     for (int64_t r = r0; r < r1; ++r) {
-      j.y[r] = j.dot(j.cols, j.w + r * j.w_row_bytes, j.act);
-      if (r + h < j.rows) j.y[r + h] = j.dot(j.cols, j.w + (r + h) * j.w_row_bytes, j.act);
+      const uint8_t* w = j.w + r * j.w_row_bytes;
+      if (r + h >= j.rows) {
+        j.y[r] = j.dot(j.cols, w, j.act);
+      } else if (j.dot2 != nullptr) {
+        float out[2];
+        j.dot2(j.cols, w, w + h * j.w_row_bytes, j.act, out);
+        j.y[r] = out[0];
+        j.y[r + h] = out[1];
+      } else {
+        j.y[r] = j.dot(j.cols, w, j.act);
+        j.y[r + h] = j.dot(j.cols, w + h * j.w_row_bytes, j.act);
+      }
     }
     return;
   }
@@ -436,6 +447,8 @@ void dot_rows(Job& j, int ith) {
 constexpr int64_t kMinParallelWork = 1 << 16;
 // Activations of one token block should stay in L2 while the rows stream past.
 constexpr size_t kTokenBlockBytes = 256 * 1024;
+// Weights per tile of a one-token matmul (see matmul_with).
+constexpr size_t kOneTokenTileBytes = 32 * 1024;
 // Column chunk for float weights (values; a multiple of every vector width).
 constexpr int64_t kFloatChunk = 1024;
 
@@ -466,6 +479,7 @@ void matmul_with(const KernelTable& table, const Weight& w, const float* x, int6
   Job j;
   j.table = &table;
   j.dot = table.vec_dot[int(w.type)];
+  j.dot2 = n_tokens == 1 ? table.vec_dot2[int(w.type)] : nullptr;
   j.dot4 = table.vec_dot4[int(w.type)];
   j.dot4x2 = n_tokens >= 4 ? table.vec_dot4x2[int(w.type)] : nullptr;
   j.dot2x2 = n_tokens >= 2 ? table.vec_dot2x2[int(w.type)] : nullptr;
@@ -518,12 +532,21 @@ void matmul_with(const KernelTable& table, const Weight& w, const float* x, int6
   j.token_block = std::max<int64_t>(4, int64_t(kTokenBlockBytes / j.a_chunk_bytes) & ~int64_t(3));
   j.pair_offset = n_tokens == 1 ? (w.rows + 1) / 2 : 0;
   j.tile_rows = n_tokens == 1 ? j.pair_offset : w.rows;
-  // About eight tiles per thread and token block: enough to even out uneven cores. (A
-  // one-token tile of k rows computes 2k.)
   const int64_t nth = parallel ? pool.size() : 1;
-  // Even, so rows pair up as (2i, 2i + 1) for the two-row kernels whatever the thread count:
-  // which kernel computes a row must not depend on it, or the rounding would.
-  j.rows_per_tile = std::clamp<int64_t>(j.tile_rows / (nth * 8), n_tokens == 1 ? 8 : 4, n_tokens == 1 ? 256 : 64) & ~int64_t(1);
+  if (n_tokens == 1) {
+    // About kOneTokenTileBytes of weights per tile (a tile of k rows computes 2k). Each
+    // thread walks its own range of tiles front to back, so small tiles do not break its
+    // streams; they only make the end of a matmul even out finely, when one thread has run
+    // dry and takes tiles from the back of the other's range. With about eight tiles per
+    // thread (up to 590 KB each, the 1.1B model's output layer) the threads waited for each
+    // other for 6 % of a decode step (perf, 1.1B Q4_0); with 16-128 KiB tiles for 3-5 %.
+    j.rows_per_tile = std::max<int64_t>(2, int64_t(kOneTokenTileBytes / (2 * j.w_row_bytes)) & ~int64_t(1));
+  } else {
+    // About eight tiles per thread and token block: enough to even out uneven cores. Even,
+    // so rows pair up as (2i, 2i + 1) for the two-row kernels whatever the thread count:
+    // which kernel computes a row must not depend on it, or the rounding would.
+    j.rows_per_tile = std::clamp<int64_t>(j.tile_rows / (nth * 8), 4, 64) & ~int64_t(1);
+  }
   // Likewise whole groups for the packed kernel.
   if (j.packed_dot != nullptr) j.rows_per_tile = std::max<int64_t>(kPackRows, j.rows_per_tile & ~int64_t(kPackRows - 1));
 

@@ -40,6 +40,18 @@ HEARTH_INLINE float hsum_ps(__m256 v) {
   return hsum_ps(_mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1)));
 }
 
+// hsum_ps of v0 into out[0] and of v1 into out[1], the same additions in the same order (so
+// the same floats) with one instruction sequence for both.
+HEARTH_INLINE void hsum_pair_ps(__m256 v0, __m256 v1, float* out) {
+  // Per 128-bit half (one row each): t = low half + high half of the row's register, then
+  // (t0 + t2) + (t1 + t3) as hsum_ps adds them.
+  const __m256 t = _mm256_add_ps(_mm256_permute2f128_ps(v0, v1, 0x20), _mm256_permute2f128_ps(v0, v1, 0x31));
+  const __m256 s = _mm256_add_ps(t, _mm256_permute_ps(t, _MM_SHUFFLE(1, 0, 3, 2)));
+  const __m256 r = _mm256_add_ps(s, _mm256_movehdup_ps(s));
+  out[0] = _mm256_cvtss_f32(r);
+  out[1] = _mm_cvtss_f32(_mm256_extractf128_ps(r, 1));
+}
+
 HEARTH_INLINE int hsum_epi32(__m256i v) {
   __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
   s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));

@@ -1,5 +1,5 @@
-// Shared by the emulated-ISA tests: every kernel of table k (vec_dot, and vec_dot4 and
-// vec_dot4x2 where present) against the generic one, on rows with odd block counts and scalar tails, with
+// Shared by the emulated-ISA tests: every kernel of table k (vec_dot, and vec_dot2, vec_dot4
+// and vec_dot4x2 where present) against the generic one, on rows with odd block counts and scalar tails, with
 // activations in the format k asks for. Returns how many (length, token) pairs were checked.
 #pragma once
 
@@ -50,6 +50,14 @@ inline int expect_kernels_match_generic(const KernelTable& k, std::initializer_l
       w2.insert(w2.end(), w.begin(), w.end());
       float eight[8] = {0, 0, 0, 0, 0, 0, 0, 0};
       if (k.vec_dot4x2[int(t)] != nullptr) k.vec_dot4x2[int(t)](n, w2.data(), w.size(), acts.data(), stride, eight);
+      // One token, two rows (w, then w again): each exactly as vec_dot gives it.
+      if (k.vec_dot2[int(t)] != nullptr) {
+        float two[2] = {0, 0};
+        k.vec_dot2[int(t)](n, w.data(), w.data(), acts.data(), two);
+        const float one = k.vec_dot[int(t)](n, w.data(), acts.data());
+        EXPECT_EQ(two[0], one) << "two-row one-token kernel, row 0, n=" << n;
+        EXPECT_EQ(two[1], one) << "two-row one-token kernel, row 1, n=" << n;
+      }
       float two_by_two[4] = {0, 0, 0, 0};
       if (k.vec_dot2x2[int(t)] != nullptr) k.vec_dot2x2[int(t)](n, w2.data(), w.size(), acts.data(), stride, two_by_two);
       for (int tok = 0; tok < 4; ++tok) {

@@ -236,6 +236,31 @@ TEST(Dot, FourTokenKernelsMatchSingleDots) {
   }
 }
 
+TEST(Dot, TwoRowKernelsEqualSingleDots) {
+  // vec_dot2 computes two rows exactly as vec_dot computes each (one-token matmuls mix the
+  // two: a row without a partner goes through vec_dot), on rows with a Q8X tail (2080 values:
+  // 65 blocks of 32) and without.
+  int checked = 0;
+  for (Isa isa : available_isas()) {
+    const KernelTable& k = table_for(isa);
+    for (TensorType t : kWeightTypes) {
+      if (k.vec_dot2[int(t)] == nullptr) continue;
+      SCOPED_TRACE(std::string(isa_name(isa)) + " " + name(t));
+      for (int64_t n : {gguf::block_size(t) == QK ? int64_t(2080) : int64_t(2304), int64_t(2048), int64_t(256)}) {
+        const auto w = test::random_blocks(t, 2 * n, uint32_t(n) + 90);
+        const size_t rb = w.size() / 2;
+        const auto a = activation(t, test::random_row(size_t(n), uint32_t(n) + 91), k);
+        float out[2] = {NAN, NAN};
+        k.vec_dot2[int(t)](n, w.data() + rb, w.data(), a.data(), out);
+        EXPECT_EQ(out[0], k.vec_dot[int(t)](n, w.data() + rb, a.data())) << "n=" << n << ", first row";
+        EXPECT_EQ(out[1], k.vec_dot[int(t)](n, w.data(), a.data())) << "n=" << n << ", second row";
+        ++checked;
+      }
+    }
+  }
+  if (checked == 0) GTEST_SKIP() << "no table here has two-row one-token kernels";
+}
+
 TEST(Dot, VnniQ6KEqualsAvx512Q6K) {
   // The VNNI table's Q6_K kernels are the AVX-512 ones with VPDPWSSD in place of VPMADDWD +
   // VPADDD (q6_k_avx512.h): the same integer sums, so the same floats, to the bit.
@@ -520,15 +545,16 @@ TEST(Matmul, SameResultForAnyThreadCount) {
 }
 
 TEST(Matmul, OneTokenMatchesRowByRowDots) {
-  // A one-token matmul walks rows r and r + rows/2 together (two streams per thread); every
-  // output must still be exactly that row's vec_dot, each once, the middle row of an odd
-  // count (which has no partner) included.
+  // A one-token matmul walks rows r and r + rows/2 together (two streams per thread, through
+  // vec_dot2 where the table has it); every output must still be exactly that row's vec_dot,
+  // each once, the middle row of an odd count (which has no partner) included.
   ThreadPool pool(2);
   const int64_t rows = 301, cols = 2048;
   const auto x = test::random_row(size_t(cols), 13);
   for (Isa isa : available_isas()) {
     const KernelTable& k = table_for(isa);
-    for (TensorType t : {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q6_K, TensorType::F16}) {
+    for (TensorType t : {TensorType::Q4_0, TensorType::Q5_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q5_K,
+                         TensorType::Q6_K, TensorType::F16}) {
       SCOPED_TRACE(std::string(isa_name(isa)) + " " + name(t));
       const Matrix m = make_matrix(t, rows, cols, 12);
       std::vector<float> y(size_t(rows), -1.0f);
