@@ -523,6 +523,44 @@ float dot_q4_0_x(int64_t n, const void* wv, const void* av) {
   return sum;
 }
 
+// Two rows, each exactly as dot_q4_0_x computes it (the same floats), sharing what a half
+// group of both rows has in common: the activation loads, and one fp16 conversion for the
+// four scales (2048-value rows in L2, Zen 4 with HEARTH_ISA=avx2: see docs/kernels.md).
+void dot2_q4_0_x(int64_t n, const void* w0, const void* w1, const void* av, float* out) {
+  const uint8_t* w[2] = {static_cast<const uint8_t*>(w0), static_cast<const uint8_t*>(w1)};
+  const BlockQ8X* a = static_cast<const BlockQ8X*>(av);
+  const int64_t nb = n / QK, ng = nb / 4;
+  const __m256i low4 = _mm256_set1_epi8(0x0f);
+  __m256 acc[2][2] = {{_mm256_setzero_ps(), _mm256_setzero_ps()}, {_mm256_setzero_ps(), _mm256_setzero_ps()}};
+  for (int64_t g = 0; g < ng; ++g)
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; ++h) {
+      // d of blocks 2h and 2h + 1 of row 0, then of row 1.
+      uint16_t d[4];
+      for (int r = 0; r < 2; ++r) {
+        std::memcpy(&d[2 * r], w[r] + 72 * g + 36 * h, 2);
+        std::memcpy(&d[2 * r + 1], w[r] + 72 * g + 36 * h + 18, 2);
+      }
+      const uint64_t d4 = uint64_t(d[0]) | uint64_t(d[1]) << 16 | uint64_t(d[2]) << 32 | uint64_t(d[3]) << 48;
+      const __m256 f = _mm256_castps128_ps256(_mm_cvtph_ps(_mm_cvtsi64_si128(int64_t(d4))));
+      const __m256 ad = _mm256_loadu_ps(a[g].d + 8 * h);
+#pragma GCC unroll 2
+      for (int r = 0; r < 2; ++r) {
+        const uint8_t* b = w[r] + 72 * g + 36 * h;
+        const __m256i q =
+            _mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(b + 20), reinterpret_cast<const __m128i*>(b + 2));
+        Q4Half u;
+        u.lo = _mm256_and_si256(q, low4);
+        u.hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
+        u.d = _mm256_permutevar8x32_ps(f, _mm256_setr_epi32(2 * r, 2 * r, 2 * r, 2 * r, 2 * r + 1, 2 * r + 1, 2 * r + 1, 2 * r + 1));
+        acc[r][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q4_0_half_isum(u, a[g], h)), _mm256_mul_ps(u.d, ad), acc[r][h]);
+      }
+    }
+  hsum_pair_ps(_mm256_add_ps(acc[0][0], acc[0][1]), _mm256_add_ps(acc[1][0], acc[1][1]), out);
+  if (4 * ng < nb)
+    for (int r = 0; r < 2; ++r) out[r] += q8x_tail_dot(reinterpret_cast<const BlockQ4_0*>(w[r]), 4 * ng, nb, a[ng]);
+}
+
 // Four tokens' sums (four lanes per block, two blocks per register) → lane 4k + t = token t's
 // whole sum for block k of the register: one float multiply-add then scales all four tokens.
 HEARTH_INLINE __m256i sums_by_block(__m256i s0, __m256i s1, __m256i s2, __m256i s3) {
@@ -856,6 +894,7 @@ constexpr KernelTable make_table() {
   t.vec_dot[int(TensorType::F16)] = dot_half<load_f16x8, h2f>;
   t.vec_dot[int(TensorType::BF16)] = dot_half<load_bf16x8, bf16_scalar>;
   t.vec_dot[int(TensorType::Q4_0)] = dot_q4_0_x;
+  t.vec_dot2[int(TensorType::Q4_0)] = dot2_q4_0_x;
   t.act[int(TensorType::Q4_0)] = Act::Q8X;
   t.vec_dot[int(TensorType::Q4_1)] = dot_blocks<BlockQ4_1, false, unpack_q4_1, offset_q4_1>;
   t.vec_dot[int(TensorType::Q5_0)] = dot_blocks<BlockQ5_0, false, unpack_q5_0, offset_q5_0>;
