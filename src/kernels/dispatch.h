@@ -53,8 +53,8 @@ using VecDotFn = float (*)(int64_t n, const void* w, const void* a);
 // a), to the bit. A decode step calls it for each pair of rows it computes; a kernel can
 // share between the rows what does not depend on the weights (activation loads, the final
 // horizontal sums) and convert both rows' scales at once (Zen 4, weights in L2, 2048-value
-// rows, TSC cycles per 128 values and row: VNNI Q4_0 6.7 -> 6.0, Q8_0 7.8 -> 6.5, Q4_K
-// 6.6 -> 6.3; AVX2 Q4_0 8.0 -> 7.3). Optional; matmul calls VecDotFn twice without it.
+// rows, TSC cycles per 128 values and row: VNNI Q4_0 6.7 -> 5.7, Q8_0 7.8 -> 6.4, Q4_K
+// 6.6 -> 6.3; AVX2 Q4_0 8.0 -> 7.05). Optional; matmul calls VecDotFn twice without it.
 using VecDot2Fn = void (*)(int64_t n, const void* w0, const void* w1, const void* a, float* out);
 // The same for four activation rows a, a + a_stride, … (bytes) against the same weight row:
 // out[k] = dot(w, a_k). Prompt processing uses it to unpack each weight block once per four

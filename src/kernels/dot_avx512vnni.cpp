@@ -342,14 +342,15 @@ float dot_halves_256(int64_t n, const void* wv, const void* av) {
 
 // Two rows at once, each exactly as dot_halves_256 computes it: the same products, scales and
 // accumulators per row, so the same floats (hsum_pair_ps). What the rows share is loaded or
-// computed once per half: the activations, their scales and the seed; and the four fp16
-// scales of the two rows' halves go to float in one conversion (one 64-bit move and one
-// VCVTPH2PS instead of two of each). The scale work was the dearest part of the one-row
-// kernel (without it, 5.7 instead of 6.8 TSC cycles per 128 values). Zen 4, weights in L2,
-// 2048-value Q4_0 rows: 6.8 TSC cycles per 128 values and row for dot_halves_256, 6.4 for two
-// dot_halves_256 loops in one call, 5.9 for this one. Each row's half still depends only on
-// its own bytes: a variant converting a group's four scales of one row at once, from bytes
-// up to 54 further along, was as fast in L2 (6.4) but streamed from memory 20 % slower.
+// computed once per half: the activations and the seed; and the four fp16 scales of the two
+// rows' halves go to float, and are multiplied by the activations' scales, in one 128-bit
+// conversion and multiply (instead of two conversions and two 256-bit multiplies). The
+// scale work was the dearest part of the one-row kernel (without it, 5.7 instead of 6.8 TSC
+// cycles per 128 values). Zen 4, weights in L2, 2048-value Q4_0 rows: 6.8 TSC cycles per 128
+// values and row for dot_halves_256, 6.4 for two dot_halves_256 loops in one call, 5.9 for
+// this one with two multiplies, 5.7 with one. Each row's half still depends only on its own
+// bytes: a variant converting a group's four scales of one row at once, from bytes up to 54
+// further along, was as fast in L2 (6.4) but streamed from memory 20 % slower.
 template <typename H>
 HEARTH_INLINE void halves_256_sums2(int64_t ng, const uint8_t* w0, const uint8_t* w1, const BlockQ8X* a,
                                     __m256* s0, __m256* s1) {
@@ -364,28 +365,29 @@ HEARTH_INLINE void halves_256_sums2(int64_t ng, const uint8_t* w0, const uint8_t
           _mm256_slli_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[g].nsum + 8 * h)), H::kOffsetShift);
       __m256i a_lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[g].lo + 32 * h));
       __m256i a_hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[g].hi + 32 * h));
-      __m256 a_d = _mm256_loadu_ps(a[g].d + 8 * h);
       keep_in_register(seed);
       keep_in_register(a_lo);
       keep_in_register(a_hi);
-      keep_in_register(a_d);
-      // d of blocks 2h and 2h + 1 of row 0, then of row 1, as fp16 in one 64-bit word.
+      // The weights' d of block 2h of row 0 and row 1, then of block 2h + 1, as fp16 in one
+      // 64-bit word, converted and multiplied by the activations' d of the two blocks: Q8X
+      // repeats each block's d four times, so d[8h + 2 .. 8h + 5] is exactly (d0, d0, d1, d1).
       uint16_t d[4];
       std::memcpy(&d[0], b0, 2);
-      std::memcpy(&d[1], b0 + kBlockBytes, 2);
-      std::memcpy(&d[2], b1, 2);
+      std::memcpy(&d[1], b1, 2);
+      std::memcpy(&d[2], b0 + kBlockBytes, 2);
       std::memcpy(&d[3], b1 + kBlockBytes, 2);
       const uint64_t d4 = uint64_t(d[0]) | uint64_t(d[1]) << 16 | uint64_t(d[2]) << 32 | uint64_t(d[3]) << 48;
-      const __m256 df = _mm256_castps128_ps256(_mm_cvtph_ps(_mm_cvtsi64_si128(int64_t(d4))));
-      const __m256 d_row0 = _mm256_permutevar8x32_ps(df, _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1));
-      const __m256 d_row1 = _mm256_permutevar8x32_ps(df, _mm256_setr_epi32(2, 2, 2, 2, 3, 3, 3, 3));
+      const __m256 scale = _mm256_castps128_ps256(
+          _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi64_si128(int64_t(d4))), _mm_loadu_ps(a[g].d + 8 * h + 2)));
+      const __m256 scale0 = _mm256_permutevar8x32_ps(scale, _mm256_setr_epi32(0, 0, 0, 0, 2, 2, 2, 2));
+      const __m256 scale1 = _mm256_permutevar8x32_ps(scale, _mm256_setr_epi32(1, 1, 1, 1, 3, 3, 3, 3));
       __m256i lo0, hi0, lo1, hi1;
       H::values(b0, &lo0, &hi0);
       H::values(b1, &lo1, &hi1);
       const __m256i isum0 = _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(seed, lo0, a_lo), hi0, a_hi);
       const __m256i isum1 = _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(seed, lo1, a_lo), hi1, a_hi);
-      acc0[h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum0), _mm256_mul_ps(d_row0, a_d), acc0[h]);
-      acc1[h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum1), _mm256_mul_ps(d_row1, a_d), acc1[h]);
+      acc0[h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum0), scale0, acc0[h]);
+      acc1[h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum1), scale1, acc1[h]);
     }
   *s0 = _mm256_add_ps(acc0[0], acc0[1]);
   *s1 = _mm256_add_ps(acc1[0], acc1[1]);
