@@ -536,16 +536,8 @@ void dot2_q4_0_x(int64_t n, const void* w0, const void* w1, const void* av, floa
   for (int64_t g = 0; g < ng; ++g)
 #pragma GCC unroll 2
     for (int h = 0; h < 2; ++h) {
-      // d of block 2h of row 0 and row 1, then of block 2h + 1, times the activations' d of
-      // the two blocks (Q8X's d[8h + 2 .. 8h + 5] is d0, d0, d1, d1).
-      uint16_t d[4];
-      for (int r = 0; r < 2; ++r) {
-        std::memcpy(&d[r], w[r] + 72 * g + 36 * h, 2);
-        std::memcpy(&d[2 + r], w[r] + 72 * g + 36 * h + 18, 2);
-      }
-      const uint64_t d4 = uint64_t(d[0]) | uint64_t(d[1]) << 16 | uint64_t(d[2]) << 32 | uint64_t(d[3]) << 48;
-      const __m256 scale = _mm256_castps128_ps256(
-          _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi64_si128(int64_t(d4))), _mm_loadu_ps(a[g].d + 8 * h + 2)));
+      // Q8X repeats each block's d four times, so d[8h + 2 .. 8h + 5] is (d0, d0, d1, d1).
+      const __m256 scales = pair_block_scales(w[0] + 72 * g + 36 * h, w[1] + 72 * g + 36 * h, 18, a[g].d + 8 * h + 2);
 #pragma GCC unroll 2
       for (int r = 0; r < 2; ++r) {
         const uint8_t* b = w[r] + 72 * g + 36 * h;
@@ -554,8 +546,7 @@ void dot2_q4_0_x(int64_t n, const void* w0, const void* w1, const void* av, floa
         Q4Half u;
         u.lo = _mm256_and_si256(q, low4);
         u.hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
-        const __m256 row_scale = _mm256_permutevar8x32_ps(scale, _mm256_setr_epi32(r, r, r, r, 2 + r, 2 + r, 2 + r, 2 + r));
-        acc[r][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q4_0_half_isum(u, a[g], h)), row_scale, acc[r][h]);
+        acc[r][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q4_0_half_isum(u, a[g], h)), row_block_scales(scales, r), acc[r][h]);
       }
     }
   hsum_pair_ps(_mm256_add_ps(acc[0][0], acc[0][1]), _mm256_add_ps(acc[1][0], acc[1][1]), out);

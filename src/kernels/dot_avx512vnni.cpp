@@ -368,19 +368,9 @@ HEARTH_INLINE void halves_256_sums2(int64_t ng, const uint8_t* w0, const uint8_t
       keep_in_register(seed);
       keep_in_register(a_lo);
       keep_in_register(a_hi);
-      // The weights' d of block 2h of row 0 and row 1, then of block 2h + 1, as fp16 in one
-      // 64-bit word, converted and multiplied by the activations' d of the two blocks: Q8X
-      // repeats each block's d four times, so d[8h + 2 .. 8h + 5] is exactly (d0, d0, d1, d1).
-      uint16_t d[4];
-      std::memcpy(&d[0], b0, 2);
-      std::memcpy(&d[1], b1, 2);
-      std::memcpy(&d[2], b0 + kBlockBytes, 2);
-      std::memcpy(&d[3], b1 + kBlockBytes, 2);
-      const uint64_t d4 = uint64_t(d[0]) | uint64_t(d[1]) << 16 | uint64_t(d[2]) << 32 | uint64_t(d[3]) << 48;
-      const __m256 scale = _mm256_castps128_ps256(
-          _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi64_si128(int64_t(d4))), _mm_loadu_ps(a[g].d + 8 * h + 2)));
-      const __m256 scale0 = _mm256_permutevar8x32_ps(scale, _mm256_setr_epi32(0, 0, 0, 0, 2, 2, 2, 2));
-      const __m256 scale1 = _mm256_permutevar8x32_ps(scale, _mm256_setr_epi32(1, 1, 1, 1, 3, 3, 3, 3));
+      // Q8X repeats each block's d four times, so d[8h + 2 .. 8h + 5] is (d0, d0, d1, d1).
+      const __m256 scales = pair_block_scales(b0, b1, kBlockBytes, a[g].d + 8 * h + 2);
+      const __m256 scale0 = row_block_scales(scales, 0), scale1 = row_block_scales(scales, 1);
       __m256i lo0, hi0, lo1, hi1;
       H::values(b0, &lo0, &hi0);
       H::values(b1, &lo1, &hi1);

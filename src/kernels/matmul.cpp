@@ -557,7 +557,7 @@ void matmul_with(const KernelTable& table, const Weight& w, const float* x, int6
     // About kOneTokenTileBytes of weights per tile (a tile of k rows computes 2k). Each
     // thread walks its own range of tiles front to back, so small tiles do not break its
     // streams; they only make the end of a matmul even out finely, when one thread has run
-    // dry and takes tiles from the back of the other's range. With about eight tiles per
+    // dry and takes half of what is left of the other's range. With about eight tiles per
     // thread (up to 590 KB each, the 1.1B model's output layer) the threads waited for each
     // other for 6 % of a decode step (perf, 1.1B Q4_0); with 16-128 KiB tiles for 3-5 %.
     j.rows_per_tile = std::max<int64_t>(2, int64_t(kOneTokenTileBytes / (2 * j.w_row_bytes)) & ~int64_t(1));

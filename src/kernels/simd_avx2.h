@@ -52,6 +52,25 @@ HEARTH_INLINE void hsum_pair_ps(__m256 v0, __m256 v1, float* out) {
   out[1] = _mm_cvtss_f32(_mm256_extractf128_ps(r, 1));
 }
 
+// For the two-row one-token kernels of the 32-value formats, whose blocks start with an fp16
+// d: the weight scales of blocks k and k + 1 of rows b0 and b1 (pointers to block k), times
+// the activation scales ad[0] = ad[1] (block k) and ad[2] = ad[3] (block k + 1), as the
+// lanes (row 0 k, row 1 k, row 0 k + 1, row 1 k + 1). The four fp16s are gathered in a general
+// register, so one conversion and one multiply serve both rows; each row's scales are then
+// _mm256_permutevar8x32_ps(scales, (r, r, r, r, 2 + r, 2 + r, 2 + r, 2 + r)).
+HEARTH_INLINE __m256 pair_block_scales(const uint8_t* b0, const uint8_t* b1, size_t block_bytes, const float* ad) {
+  uint16_t d[4];
+  std::memcpy(&d[0], b0, 2);
+  std::memcpy(&d[1], b1, 2);
+  std::memcpy(&d[2], b0 + block_bytes, 2);
+  std::memcpy(&d[3], b1 + block_bytes, 2);
+  const uint64_t d4 = uint64_t(d[0]) | uint64_t(d[1]) << 16 | uint64_t(d[2]) << 32 | uint64_t(d[3]) << 48;
+  return _mm256_castps128_ps256(_mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi64_si128(int64_t(d4))), _mm_loadu_ps(ad)));
+}
+HEARTH_INLINE __m256 row_block_scales(__m256 pair_scales, int r) {
+  return _mm256_permutevar8x32_ps(pair_scales, _mm256_setr_epi32(r, r, r, r, 2 + r, 2 + r, 2 + r, 2 + r));
+}
+
 HEARTH_INLINE int hsum_epi32(__m256i v) {
   __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
   s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
