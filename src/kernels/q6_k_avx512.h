@@ -51,21 +51,26 @@ HEARTH_INLINE __m512i sumi(const BlockQ6_K& w, const int8_t* qa, __m512i sc_all)
   return sumi;
 }
 
+// sumi - 32 Σ_j sc_j·bsum_j, the offset subtracted from the low eight lanes in the integer
+// domain (exact; converting the two sums apart and subtracting floats loses low bits of both
+// when they nearly cancel).
+HEARTH_INLINE __m512i minus_offset(__m512i sumi, __m256i sc16, const int16_t* bsums) {
+  const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(sc16, load256(bsums)), 5);
+  return _mm512_sub_epi32(sumi, _mm512_inserti64x4(_mm512_setzero_si512(), offset, 0));
+}
+
 template <bool Vnni>
 float dot(int64_t n, const void* wv, const void* av) {
   const BlockQ6_K* w = static_cast<const BlockQ6_K*>(wv);
   const BlockQ8_K* a = static_cast<const BlockQ8_K*>(av);
   __m512 acc = _mm512_setzero_ps();
-  __m256 acc_off = _mm256_setzero_ps();
   for (int64_t i = 0; i < n / QK_K; ++i) {
     const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w[i].scales)));
     const float d = a[i].d * h2f(w[i].d);
-    const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(sc16, load256(a[i].bsums)), 5);
-    acc_off = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(offset), acc_off);
     const __m512i sumi = q6_k_512::sumi<Vnni>(w[i], a[i].qs, _mm512_castsi256_si512(sc16));
-    acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(sumi), acc);
+    acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(minus_offset(sumi, sc16, a[i].bsums)), acc);
   }
-  return _mm512_reduce_add_ps(acc) - hsum_ps(acc_off);
+  return _mm512_reduce_add_ps(acc);
 }
 
 template <bool Vnni>
@@ -76,7 +81,6 @@ void dot4(int64_t n, const void* wv, const void* av, size_t stride, float* out) 
                            reinterpret_cast<const BlockQ8_K*>(ab + 2 * stride),
                            reinterpret_cast<const BlockQ8_K*>(ab + 3 * stride)};
   __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
-  __m256 acc_off[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
   for (int64_t i = 0; i < n / QK_K; ++i) {
     const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w[i].scales)));
     const __m512i sc_all = _mm512_castsi256_si512(sc16);
@@ -95,14 +99,11 @@ void dot4(int64_t n, const void* wv, const void* av, size_t stride, float* out) 
         }
       }
     }
-    for (int t = 0; t < 4; ++t) {
-      const float d = a[t][i].d * dw;
-      const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(sc16, load256(a[t][i].bsums)), 5);
-      acc_off[t] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(offset), acc_off[t]);
-      acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(sumi[t]), acc[t]);
-    }
+    for (int t = 0; t < 4; ++t)
+      acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(a[t][i].d * dw),
+                               _mm512_cvtepi32_ps(minus_offset(sumi[t], sc16, a[t][i].bsums)), acc[t]);
   }
-  for (int t = 0; t < 4; ++t) out[t] = _mm512_reduce_add_ps(acc[t]) - hsum_ps(acc_off[t]);
+  for (int t = 0; t < 4; ++t) out[t] = _mm512_reduce_add_ps(acc[t]);
 }
 
 }  // namespace

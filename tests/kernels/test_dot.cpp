@@ -214,9 +214,13 @@ TEST(Dot, FourTokenKernelsMatchSingleDots) {
       }
       float out[4];
       k.vec_dot4[int(t)](n, w.data(), acts.data(), stride, out);
+      const auto wd = decode(t, w.data(), n);
       for (int tok = 0; tok < 4; ++tok) {
         const float one = k.vec_dot[int(t)](n, w.data(), acts.data() + tok * stride);
-        EXPECT_NEAR(out[tok], one, 1e-5 * (std::fabs(one) + 1)) << "token " << tok;
+        // The kernels may add in different orders (VNNI Q6_K: 256-bit one-token kernel,
+        // 512-bit four-token one): four float roundings of Σ|w·a| more, on top.
+        const double abs_sum = reference_dot(wd, decode_act(k.act[int(t)], acts.data() + tok * stride, n)).abs_sum;
+        EXPECT_NEAR(out[tok], one, 1e-5 * (std::fabs(one) + 1) + 2.5e-7 * abs_sum) << "token " << tok;
       }
       // Two rows (this one and another) against the first four, then two, tokens.
       const auto w2 = test::random_blocks(t, 2 * n, 78);
@@ -262,8 +266,9 @@ TEST(Dot, TwoRowKernelsEqualSingleDots) {
 }
 
 TEST(Dot, VnniQ6KEqualsAvx512Q6K) {
-  // The VNNI table's Q6_K kernels are the AVX-512 ones with VPDPWSSD in place of VPMADDWD +
-  // VPADDD (q6_k_avx512.h): the same integer sums, so the same floats, to the bit.
+  // The VNNI table's four-token Q6_K kernel is the AVX-512 one with VPDPWSSD in place of
+  // VPMADDWD + VPADDD (q6_k_avx512.h): the same integer sums, so the same floats, to the bit.
+  // (Its one-token kernel is its own since the ninth session; EveryIsaMatchesGeneric covers it.)
   const std::vector<Isa> isas = available_isas();
   if (std::find(isas.begin(), isas.end(), Isa::avx512vnni) == isas.end()) GTEST_SKIP() << "no AVX-512 VNNI here";
   const KernelTable& plain = table_for(Isa::avx512);
@@ -278,7 +283,6 @@ TEST(Dot, VnniQ6KEqualsAvx512Q6K) {
       stride = a.size();
       acts.insert(acts.end(), a.begin(), a.end());
     }
-    EXPECT_EQ(vnni.vec_dot[q6](n, w.data(), acts.data()), plain.vec_dot[q6](n, w.data(), acts.data())) << "n=" << n;
     float want[4], got[4];
     plain.vec_dot4[q6](n, w.data(), acts.data(), stride, want);
     vnni.vec_dot4[q6](n, w.data(), acts.data(), stride, got);
