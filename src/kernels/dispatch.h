@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "gguf/types.h"
@@ -170,6 +171,10 @@ struct Weight;
 // matmul() with an explicit table (tests run every ISA through the same driver).
 void matmul_with(const KernelTable& table, const Weight& w, const float* x, int64_t n_tokens, float* y,
                  ThreadPool& pool);
+struct MatmulOut;
+// matmul_group() with an explicit table.
+void matmul_group_with(const KernelTable& table, std::span<const MatmulOut> outs, const float* x, int64_t n_tokens,
+                       ThreadPool& pool);
 
 // Tables filled in by each ISA's file. Calling one of these executes no ISA instruction
 // (they only take function addresses), but the kernels they point at do.

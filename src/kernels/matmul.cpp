@@ -270,6 +270,7 @@ struct Job {
   // slow; alternated in one process). A kernel computing both rows at once, sharing the
   // activation loads, was faster on its own but not in the model, so it is not used.
   int64_t pair_offset = 0, tile_rows = 0;
+  bool parallel = false;  // split across the pool (big enough to be worth waking it)
   int64_t rows_per_tile = {};
   int64_t row_chunks = {}, tiles = {};  // tiles: row chunks × token blocks
   std::atomic<int64_t> next_tile{0};
@@ -472,10 +473,11 @@ constexpr size_t kOneTokenTileBytes = 32 * 1024;
 // Column chunk for float weights (values; a multiple of every vector width).
 constexpr int64_t kFloatChunk = 1024;
 
-}  // namespace
-
-void matmul_with(const KernelTable& table, const Weight& w, const float* x, int64_t n_tokens, float* y,
-                 ThreadPool& pool) {
+// Everything of a matmul up to running it: checks, kernels, activations, tiles. False if there
+// is nothing to run (no rows or tokens; no columns, y zeroed). With `shared_act`, the
+// activations are already converted (by the first job of a group, see matmul_group).
+bool prepare_job(Job& j, const KernelTable& table, const Weight& w, const float* x, int64_t n_tokens, float* y,
+                 ThreadPool& pool, const uint8_t* shared_act = nullptr) {
   if (!is_supported(w.type))
     throw_error(ErrorKind::unsupported, "tensor type {} is not supported by the matmul kernels",
                 gguf::tensor_type_name(w.type));
@@ -487,16 +489,15 @@ void matmul_with(const KernelTable& table, const Weight& w, const float* x, int6
   if (w.cols % block != 0)
     throw_error(ErrorKind::format, "matmul: a {} row of {} values is not a multiple of the block size {}",
                 gguf::tensor_type_name(w.type), w.cols, block);
-  if (w.rows == 0 || n_tokens == 0) return;
+  if (w.rows == 0 || n_tokens == 0) return false;
   if (w.cols == 0) {
     std::memset(y, 0, size_t(w.rows * n_tokens) * sizeof(float));
-    return;
+    return false;
   }
   if (w.data == nullptr || x == nullptr || y == nullptr)
     throw_error(ErrorKind::internal, "matmul: null buffer for a {}x{} {} weight", w.rows, w.cols,
                 gguf::tensor_type_name(w.type));
 
-  Job j;
   j.table = &table;
   j.dot = table.vec_dot[int(w.type)];
   j.dot2 = n_tokens == 1 ? table.vec_dot2[int(w.type)] : nullptr;
@@ -518,6 +519,7 @@ void matmul_with(const KernelTable& table, const Weight& w, const float* x, int6
   j.y = y;
 
   const bool parallel = pool.size() > 1 && w.rows * w.cols * n_tokens >= kMinParallelWork;
+  j.parallel = parallel;
 
   if (act == Act::F32) {
     j.act = reinterpret_cast<const uint8_t*>(x);
@@ -535,14 +537,18 @@ void matmul_with(const KernelTable& table, const Weight& w, const float* x, int6
     // columns in Q8X (4 KiB rows) the Q4_0 one took 375 TSC cycles per 256 values against
     // 289 with rows 256 bytes further apart.
     if (n_tokens > 1 && j.act_row_bytes % 1024 == 0) j.act_row_bytes += 256;
-    const size_t need = j.act_row_bytes * size_t(n_tokens) + kLine;
-    if (scratch.size() < need) scratch.resize(need);
-    const size_t skip = (kLine - reinterpret_cast<uintptr_t>(scratch.data()) % kLine) % kLine;
-    j.act = j.act_out = scratch.data() + skip;
-    if (parallel && n_tokens > 1) {
-      pool.run([&j](int ith, int nth) { quantize_tokens(j, ith, nth); });
+    if (shared_act != nullptr) {
+      j.act = shared_act;
     } else {
-      quantize_tokens(j, 0, 1);
+      const size_t need = j.act_row_bytes * size_t(n_tokens) + kLine;
+      if (scratch.size() < need) scratch.resize(need);
+      const size_t skip = (kLine - reinterpret_cast<uintptr_t>(scratch.data()) % kLine) % kLine;
+      j.act = j.act_out = scratch.data() + skip;
+      if (parallel && n_tokens > 1) {
+        pool.run([&j](int ith, int nth) { quantize_tokens(j, ith, nth); });
+      } else {
+        quantize_tokens(j, 0, 1);
+      }
     }
   }
   j.k_chunk = w.cols;
@@ -578,15 +584,65 @@ void matmul_with(const KernelTable& table, const Weight& w, const float* x, int6
       j.ranges[i].v.store(pack_range(uint32_t(j.tiles * i / nth), uint32_t(j.tiles * (i + 1) / nth)),
                         std::memory_order_relaxed);
   }
-  if (parallel) {
+  return true;
+}
+
+// Up to this many weights share one activation conversion and one dispatch (q, k, v).
+constexpr size_t kMaxGroup = 4;
+
+}  // namespace
+
+void matmul_with(const KernelTable& table, const Weight& w, const float* x, int64_t n_tokens, float* y,
+                 ThreadPool& pool) {
+  Job j;
+  if (!prepare_job(j, table, w, x, n_tokens, y, pool)) return;
+  if (j.parallel) {
     pool.run([&j](int ith, int) { dot_rows(j, ith); });
   } else {
     dot_rows(j, 0);
   }
 }
 
+void matmul_group_with(const KernelTable& table, std::span<const MatmulOut> outs, const float* x, int64_t n_tokens,
+                       ThreadPool& pool) {
+  // One token, several weights of one activation format and width, each big enough for the
+  // pool: one conversion of x, and one dispatch in which each thread goes from its ranges of
+  // one product to the next without waiting for the other threads in between. Otherwise (a
+  // prompt, where these costs are small against the work, or mixed formats) one by one.
+  bool together = n_tokens == 1 && pool.size() > 1 && outs.size() > 1 && outs.size() <= kMaxGroup;
+  for (const MatmulOut& o : outs) {
+    together = together && is_supported(o.w->type) && table.act[int(o.w->type)] == table.act[int(outs[0].w->type)] &&
+               o.w->cols == outs[0].w->cols && o.w->rows * o.w->cols >= kMinParallelWork;
+  }
+  if (!together) {
+    for (const MatmulOut& o : outs) matmul_with(table, *o.w, x, n_tokens, o.y, pool);
+    return;
+  }
+  // One pointer to all of it, so the pool's std::function needs no allocation (as Job).
+  struct Group {
+    Job jobs[kMaxGroup];
+    bool run[kMaxGroup] = {};
+    size_t n = 0;
+  } g;
+  g.n = outs.size();
+  const uint8_t* act = nullptr;
+  for (size_t k = 0; k < g.n; ++k) {
+    g.run[k] = prepare_job(g.jobs[k], table, *outs[k].w, x, n_tokens, outs[k].y, pool, act);
+    if (g.run[k] && act == nullptr) act = g.jobs[k].act;
+  }
+  Group* gp = &g;
+  pool.run([gp](int ith, int) {
+    for (size_t k = 0; k < gp->n; ++k)
+      if (gp->run[k]) dot_rows(gp->jobs[k], ith);
+  });
+}
+
 void matmul(const Weight& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
   matmul_with(active_table(), w, x, n_tokens, y, pool);
+}
+
+void matmul_group(std::span<const MatmulOut> outs, const float* x, int64_t n_tokens, ThreadPool& pool) {
+  matmul_group_with(active_table(), outs, x, n_tokens, pool);
 }
 
 }  // namespace hearth::kernels

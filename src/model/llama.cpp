@@ -74,9 +74,8 @@ void forward_llama_batch(const Model& m, std::span<const BatchToken> batch, Cont
 
     // Attention: x → rmsnorm → q, k, v, for all rows at once.
     for (int64_t i = 0; i < n; ++i) kernels::rmsnorm(x + i * n_embd, L.attn_norm, n_embd, hp.rms_eps, xb + i * n_embd);
-    matmul(L.wq, xb, n, q, pool);
-    matmul(L.wk, xb, n, k, pool);
-    matmul(L.wv, xb, n, v, pool);
+    const kernels::MatmulOut qkv[] = {{&L.wq, q}, {&L.wk, k}, {&L.wv, v}};
+    kernels::matmul_group(qkv, xb, n, pool);
     if (L.bq != nullptr) {  // qwen2
       for (int64_t i = 0; i < n; ++i) {
         kernels::add(q + i * n_q, L.bq, n_q);
@@ -127,8 +126,8 @@ void forward_llama_batch(const Model& m, std::span<const BatchToken> batch, Cont
 
     // Feed-forward (SwiGLU).
     for (int64_t i = 0; i < n; ++i) kernels::rmsnorm(x + i * n_embd, L.ffn_norm, n_embd, hp.rms_eps, xb + i * n_embd);
-    matmul(L.ffn_gate, xb, n, s.hb.data(), pool);
-    matmul(L.ffn_up, xb, n, s.hb2.data(), pool);
+    const kernels::MatmulOut gate_up[] = {{&L.ffn_gate, s.hb.data()}, {&L.ffn_up, s.hb2.data()}};
+    kernels::matmul_group(gate_up, xb, n, pool);
     kernels::swiglu(s.hb.data(), s.hb2.data(), n * hp.n_ff, s.hb.data());
     matmul(L.ffn_down, s.hb.data(), n, xb2, pool);
     for (int64_t i = 0; i < n * n_embd; ++i) x[i] += xb2[i];

@@ -571,6 +571,49 @@ TEST(Matmul, OneTokenMatchesRowByRowDots) {
   }
 }
 
+TEST(Matmul, GroupEqualsSeparateProducts) {
+  // matmul_group gives each output exactly what matmul gives it: one token of q/k/v-like
+  // weights (one shared activation conversion and one dispatch, 2-4 threads: threads moving
+  // on between products), a group mixing activation formats and a prompt (both one by one),
+  // a tiny weight (too small for the pool) and an empty one.
+  struct Case {
+    const char* what;
+    std::vector<TensorType> types;
+    std::vector<int64_t> rows;
+    int64_t n_tokens;
+  };
+  const int64_t cols = 2048;
+  const Case cases[] = {
+      {"q, k, v", {TensorType::Q4_0, TensorType::Q4_0, TensorType::Q4_0}, {2048, 256, 256}, 1},
+      {"gate, up", {TensorType::Q4_K, TensorType::Q4_K}, {1408, 1408}, 1},
+      {"Q4_K with Q6_K (both Q8_K)", {TensorType::Q4_K, TensorType::Q6_K, TensorType::Q4_K}, {512, 256, 301}, 1},
+      {"mixed formats", {TensorType::Q4_0, TensorType::Q4_K}, {512, 256}, 1},
+      {"prompt", {TensorType::Q4_0, TensorType::Q8_0}, {512, 256}, 5},
+      {"tiny and empty", {TensorType::Q8_0, TensorType::Q8_0, TensorType::Q8_0}, {512, 16, 0}, 1},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    std::vector<Matrix> ms;
+    for (size_t i = 0; i < c.types.size(); ++i) ms.push_back(make_matrix(c.types[i], c.rows[i], cols, 60 + uint32_t(i)));
+    std::vector<Weight> ws;
+    for (const Matrix& m : ms) ws.push_back(m.weight());
+    const auto x = test::random_row(size_t(cols * c.n_tokens), 61);
+    for (int threads : {1, 2, 3, 4}) {
+      ThreadPool pool(threads);
+      std::vector<std::vector<float>> want(ws.size()), got(ws.size());
+      std::vector<MatmulOut> outs;
+      for (size_t i = 0; i < ws.size(); ++i) {
+        want[i].assign(size_t(ws[i].rows * c.n_tokens), -1.0f);
+        got[i].assign(want[i].size(), -2.0f);
+        matmul(ws[i], x.data(), c.n_tokens, want[i].data(), pool);
+        outs.push_back({&ws[i], got[i].data()});
+      }
+      matmul_group(outs, x.data(), c.n_tokens, pool);
+      for (size_t i = 0; i < ws.size(); ++i) EXPECT_EQ(got[i], want[i]) << threads << " threads, product " << i;
+    }
+  }
+}
+
 TEST(Matmul, FourTokensUseTheFourTokenKernels) {
   // Groups of four tokens go through a table's fastest kernel for them: the two-row one for
   // row pairs where the type has it, else the one-row four-token kernel, also for types that
@@ -665,17 +708,22 @@ TEST(Matmul, DoesNotAllocateOnceWarm) {
   ThreadPool pool(2);
   const Matrix q = make_matrix(TensorType::Q4_0, 512, 1024, 3);
   const Matrix k = make_matrix(TensorType::Q6_K, 512, 1024, 4);
+  const Matrix v = make_matrix(TensorType::Q4_0, 256, 1024, 6);
   const auto x = test::random_row(1024 * 8, 5);
-  std::vector<float> y(512 * 8);
+  std::vector<float> y(512 * 8), y2(512), y3(256);
+  const Weight qw = q.weight(), vw = v.weight();
+  const MatmulOut group[] = {{&qw, y2.data()}, {&vw, y3.data()}};
   for (int warm = 0; warm < 2; ++warm) {
     matmul(q.weight(), x.data(), 8, y.data(), pool);
     matmul(k.weight(), x.data(), 8, y.data(), pool);
+    matmul_group(group, x.data(), 1, pool);
   }
   const long before = g_allocations.load();
   for (int i = 0; i < 50; ++i) {
     matmul(q.weight(), x.data(), 1, y.data(), pool);
     matmul(k.weight(), x.data(), 1, y.data(), pool);
     matmul(q.weight(), x.data(), 8, y.data(), pool);
+    matmul_group(group, x.data(), 1, pool);
   }
   EXPECT_EQ(g_allocations.load() - before, 0);
 }
