@@ -267,8 +267,10 @@ struct Job {
   // a plain read loop gets 10-15 % more from memory with two streams per thread than with
   // one, and decoding the synthetic 1.1B models got 1-5 % faster (Q4_0 58.6 -> 60.9,
   // Q8_0 40.6 -> 42.2 tokens/s while the memory was fast; Q8_0 27.6 -> 30.6 while it was
-  // slow; alternated in one process). A kernel computing both rows at once, sharing the
-  // activation loads, was faster on its own but not in the model, so it is not used.
+  // slow; alternated in one process). Both rows go through one vec_dot2 call where the table
+  // has one (dot_tile): a sixth-session kernel that only shared the activation loads was not
+  // faster in the model; the ninth session's, which also converts both rows' scales at once,
+  // is (docs/kernels.md).
   int64_t pair_offset = 0, tile_rows = 0;
   bool parallel = false;  // split across the pool (big enough to be worth waking it)
   int64_t rows_per_tile = {};
