@@ -96,6 +96,8 @@ using F16RowsSumHeadsFn = void (*)(const uint16_t* rows, size_t stride, int64_t 
                                    float* out);
 // x ← softmax(x) over n values (attention scores; -inf entries become 0).
 using SoftmaxFn = void (*)(float* x, int64_t n);
+// out[i] = silu(gate[i]) · up[i] (the SwiGLU feed-forward); out may alias gate or up.
+using SwigluFn = void (*)(const float* gate, const float* up, int64_t n, float* out);
 // Float row → activation blocks.
 using QuantizeFn = void (*)(const float* x, void* y, int64_t n);
 using ToFloatFn = void (*)(const uint16_t* x, float* y, int64_t n);
@@ -120,6 +122,7 @@ struct KernelTable {
   F16RowsDotHeadsFn f16_rows_dot_heads = nullptr;
   F16RowsSumHeadsFn f16_rows_weighted_sum_heads = nullptr;
   SoftmaxFn softmax = nullptr;
+  SwigluFn swiglu = nullptr;
   ToFloatFn fp16_to_fp32 = nullptr;
   FromFloatFn fp32_to_fp16 = nullptr;
   ToFloatFn bf16_to_fp32 = nullptr;

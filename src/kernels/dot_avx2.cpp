@@ -833,6 +833,26 @@ void softmax(float* x, int64_t n) {
   if (whole < n) _mm256_maskstore_ps(x + whole, tail, _mm256_mul_ps(_mm256_maskload_ps(x + whole, tail), inv));
 }
 
+// SiLU(g)·u with the exponential of a non-positive argument only: e = exp(-|g|), and
+// sigmoid(g) is 1/(1 + e) for g ≥ 0 and e/(1 + e) for g < 0 (exp(g)/(1 + exp(g)), which cannot
+// overflow). libm's scalar expf made the SwiGLU of a 1.1B model's decode step 5 % of the step
+// (its 22 × 5632 values on one thread while the other waited).
+HEARTH_INLINE __m256 swiglu8(__m256 g, __m256 u) {
+  const __m256 one = _mm256_set1_ps(1.0f);
+  const __m256 e = exp_nonpositive(_mm256_or_ps(g, _mm256_set1_ps(-0.0f)));  // -|g|
+  const __m256 num = _mm256_blendv_ps(one, e, g);                              // by g's sign bit
+  return _mm256_mul_ps(_mm256_div_ps(_mm256_mul_ps(g, num), _mm256_add_ps(one, e)), u);
+}
+
+void swiglu(const float* gate, const float* up, int64_t n, float* out) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, swiglu8(_mm256_loadu_ps(gate + i), _mm256_loadu_ps(up + i)));
+  if (i < n) {
+    const __m256i tail = first_lanes(n - i);
+    _mm256_maskstore_ps(out + i, tail, swiglu8(_mm256_maskload_ps(gate + i, tail), _mm256_maskload_ps(up + i, tail)));
+  }
+}
+
 // ---- fp16 / bf16 rows ----------------------------------------------------------------------
 
 void fp16_to_fp32_row(const uint16_t* x, float* y, int64_t n) {
@@ -917,6 +937,7 @@ constexpr KernelTable make_table() {
   t.f16_rows_dot = f16_rows_dot;
   t.f16_rows_weighted_sum = f16_rows_weighted_sum;
   t.softmax = softmax;
+  t.swiglu = swiglu;
   t.f16_rows_dot_heads = f16_rows_dot_heads;
   t.f16_rows_weighted_sum_heads = f16_rows_weighted_sum_heads;
   t.fp16_to_fp32 = fp16_to_fp32_row;

@@ -253,6 +253,13 @@ void softmax_generic(float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] *= inv;
 }
 
+void swiglu_generic(const float* gate, const float* up, int64_t n, float* out) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = gate[i];
+    out[i] = g / (1.0f + std::exp(-g)) * up[i];
+  }
+}
+
 void f16_rows_dot_generic(const uint16_t* rows, size_t stride, int64_t n, const float* q, int64_t d, float* scores) {
   for (int64_t t = 0; t < n; ++t) scores[t] = dot_f16(d, rows + size_t(t) * stride, q);
 }
@@ -294,6 +301,7 @@ constexpr KernelTable make_generic_table() {
   t.f16_rows_dot = f16_rows_dot_generic;
   t.f16_rows_weighted_sum = f16_rows_weighted_sum_generic;
   t.softmax = softmax_generic;
+  t.swiglu = swiglu_generic;
   t.f16_rows_dot_heads = f16_rows_dot_heads_generic;
   t.f16_rows_weighted_sum_heads = f16_rows_weighted_sum_heads_generic;
   t.fp16_to_fp32 = fp16_to_fp32_generic;

@@ -169,7 +169,7 @@ void rope(float* x, int64_t n_head, int64_t head_dim, int64_t pos, const RopePar
 
 // ---- softmax and activations ----
 
-// softmax() is in matmul.cpp: it takes the best table's kernel (dot_*.cpp).
+// softmax() and swiglu() are in matmul.cpp: they take the best table's kernels (dot_*.cpp).
 
 void silu(const float* x, int64_t n, float* out) {
   for (int64_t i = 0; i < n; ++i) out[i] = x[i] / (1.0f + std::exp(-x[i]));
@@ -184,13 +184,6 @@ void gelu(const float* x, int64_t n, float* out) {
     const float v = x[i];
     const float u = sqrt_2_over_pi * v * (1.0f + coef * v * v);
     out[i] = v / (1.0f + std::exp(-2.0f * u));
-  }
-}
-
-void swiglu(const float* gate, const float* up, int64_t n, float* out) {
-  for (int64_t i = 0; i < n; ++i) {
-    const float g = gate[i];
-    out[i] = g / (1.0f + std::exp(-g)) * up[i];
   }
 }
 

@@ -36,6 +36,7 @@ Context::Scratch make_batch_scratch(const Model& m, int64_t n_rows, int64_t n_ct
   s.hb.resize(nb * hp.n_ff);
   s.hb2.resize(nb * hp.n_ff);
   s.logits.resize(nb * hp.n_vocab);
+  s.rope.resize(nb * static_cast<size_t>(hp.n_rot));
   // Per thread: one score per position for each query head of a KV group (attention by KV head).
   s.attn_scores.resize(static_cast<size_t>(std::max(n_threads, 1)) * static_cast<size_t>(n_ctx) *
                        static_cast<size_t>(hp.n_head / hp.n_head_kv));

@@ -61,6 +61,11 @@ void forward_llama_batch(const Model& m, std::span<const BatchToken> batch, Cont
       .beta_fast = hp.yarn_beta_fast,
       .beta_slow = hp.yarn_beta_slow,
   };
+  // Each row's rotation table, once for all layers and heads (computing the angles per call,
+  // with pow and sincos in doubles, was 4 µs per layer of a 1.1B decode step).
+  const int64_t n_rot = kernels::rope_cache_size(rope);
+  for (int64_t i = 0; i < n; ++i) kernels::rope_cache(rope, batch[i].pos, s.rope.data() + i * n_rot);
+
   const kernels::AttentionParams ap = {
       .n_head = static_cast<int>(hp.n_head),
       .n_head_kv = static_cast<int>(hp.n_head_kv),
@@ -93,8 +98,8 @@ void forward_llama_batch(const Model& m, std::span<const BatchToken> batch, Cont
     for (int64_t i = 0; i < n; ++i) {
       const int64_t pos = batch[i].pos;
       KvCache& kv = *batch[i].kv;
-      kernels::rope(q + i * n_q, hp.n_head, head_dim, pos, rope);
-      kernels::rope(k + i * n_kv, hp.n_head_kv, head_dim, pos, rope);
+      kernels::rope_apply(q + i * n_q, hp.n_head, head_dim, s.rope.data() + i * n_rot, rope);
+      kernels::rope_apply(k + i * n_kv, hp.n_head_kv, head_dim, s.rope.data() + i * n_rot, rope);
       kernels::fp32_to_fp16_row(k + i * n_kv, kv.k[l].data() + pos * n_kv, n_kv);
       kernels::fp32_to_fp16_row(v + i * n_kv, kv.v[l].data() + pos * n_kv, n_kv);
     }

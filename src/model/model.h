@@ -85,6 +85,7 @@ class Context {
   // Buffers of one forward call, sized for n_batch tokens (allocated once).
   struct Scratch {
     std::vector<float> x, xb, xb2, q, k, v, att_out, hb, hb2, logits, attn_scores;
+    std::vector<float> rope;  // per row: the cos/sin table of its position (kernels::rope_cache)
   };
 
  private:
