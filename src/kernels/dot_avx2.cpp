@@ -621,6 +621,23 @@ void dot4_q4_0_x(int64_t n, const void* wv, const void* av, size_t stride, float
 
 // ---- attention over an fp16 cache ------------------------------------------------------------
 
+// A head reads its slice of every cache row: d fp16 values, then `stride` further on the next
+// row's, the rest of each row being other heads'. The hardware prefetcher does not follow that
+// well and the loops below do little work per row, so each asks for the slice kPrefetchRows
+// rows further on. Decoding the synthetic 1.1B model (4 KV heads of 64, rows of 512 bytes) at
+// position 4000, alternated in one process: 23.0 t/s without, 32.7 with 32 rows ahead (31-33
+// for 8-96 rows); at position 1024, 43.2 against 48.5. The prefetch goes into L1: asked into
+// L2 only, which a one-thread loop over such rows liked best (154 -> 47 TSC cycles per row),
+// the model ran no faster than without (22 t/s).
+constexpr int64_t kPrefetchRows = 32;
+
+HEARTH_INLINE void prefetch_row_slice(const uint16_t* rows, size_t stride, int64_t n, int64_t t, int64_t c,
+                                      int64_t m) {
+  if (t + kPrefetchRows >= n) return;
+  const char* p = reinterpret_cast<const char*>(rows + size_t(t + kPrefetchRows) * stride + c);
+  for (int64_t b = 0; b < 2 * m; b += 64) _mm_prefetch(p + b, _MM_HINT_T0);
+}
+
 // Query (or output) columns are taken 64 at a time, eight registers, so each cache row is
 // read once per 64 columns and nothing but the row goes through memory.
 void f16_rows_dot(const uint16_t* rows, size_t stride, int64_t n, const float* q, int64_t d, float* scores) {
@@ -637,6 +654,7 @@ void f16_rows_dot(const uint16_t* rows, size_t stride, int64_t n, const float* q
     __m256 qv[8];
     for (int k = 0; k < 8; ++k) qv[k] = _mm256_loadu_ps(q + c + 8 * k);
     for (int64_t t = 0; t < n; ++t) {
+      prefetch_row_slice(rows, stride, n, t, c, 64);
       const uint16_t* r = rows + size_t(t) * stride + c;
       __m256 a0 = _mm256_mul_ps(load_f16x8(r), qv[0]), a1 = _mm256_mul_ps(load_f16x8(r + 8), qv[1]);
       a0 = _mm256_fmadd_ps(load_f16x8(r + 16), qv[2], a0);
@@ -664,6 +682,7 @@ void f16_rows_weighted_sum(const uint16_t* rows, size_t stride, int64_t n, const
     __m256 acc[8];
     for (auto& a : acc) a = _mm256_setzero_ps();
     for (int64_t t = 0; t < n; ++t) {
+      prefetch_row_slice(rows, stride, n, t, c, 64);
       const uint16_t* r = rows + size_t(t) * stride + c;
       const __m256 wt = _mm256_set1_ps(w[t]);
       for (int k = 0; k < 8; ++k) acc[k] = _mm256_fmadd_ps(wt, load_f16x8(r + 8 * k), acc[k]);
@@ -686,6 +705,7 @@ HEARTH_INLINE __m256 sum_lanes_8(const __m256 a[8]) {
 template <int G>
 void rows_dot_heads(const uint16_t* rows, size_t stride, int64_t n, const float* q, int64_t d, float* scores) {
   for (int64_t t = 0; t < n; ++t) {
+    prefetch_row_slice(rows, stride, n, t, 0, d);
     const uint16_t* r = rows + size_t(t) * stride;
     __m256 acc[8];
     for (auto& a : acc) a = _mm256_setzero_ps();
@@ -728,6 +748,7 @@ int64_t sum_heads_columns(const uint16_t* rows, size_t stride, int64_t n, const 
     for (auto& a : acc)
       for (auto& b : a) b = _mm256_setzero_ps();
     for (int64_t t = 0; t < n; ++t) {
+      prefetch_row_slice(rows, stride, n, t, c, 8 * C);
       __m256 v[C];
       for (int j = 0; j < C; ++j) v[j] = load_f16x8(rows + size_t(t) * stride + c + 8 * j);
       for (int h = 0; h < G; ++h) {

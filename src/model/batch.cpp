@@ -11,11 +11,12 @@ KvCache make_kv_cache(const Model& m, int64_t n_ctx) {
   KvCache kv;
   kv.n_ctx = n_ctx;
   kv.n_embd_kv = hp.n_embd_kv();
-  kv.k.resize(static_cast<size_t>(hp.n_layer));
-  kv.v.resize(static_cast<size_t>(hp.n_layer));
+  const size_t per_layer = static_cast<size_t>(n_ctx * kv.n_embd_kv);
+  kv.memory = std::make_unique<HugePageBuffer>(2 * static_cast<size_t>(hp.n_layer) * per_layer * sizeof(uint16_t));
+  auto* base = reinterpret_cast<uint16_t*>(kv.memory->data());
   for (int64_t l = 0; l < hp.n_layer; ++l) {
-    kv.k[l].assign(static_cast<size_t>(n_ctx * kv.n_embd_kv), 0);
-    kv.v[l].assign(static_cast<size_t>(n_ctx * kv.n_embd_kv), 0);
+    kv.k.emplace_back(base + 2 * l * per_layer, per_layer);
+    kv.v.emplace_back(base + (2 * l + 1) * per_layer, per_layer);
   }
   return kv;
 }

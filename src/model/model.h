@@ -18,6 +18,7 @@
 #include "model/hparams.h"
 #include "model/weights.h"
 #include "tokenizer/tokenizer.h"
+#include "util/mmap.h"
 #include "util/thread_pool.h"
 
 namespace hearth::model {
@@ -51,7 +52,11 @@ struct ContextOptions {
 struct KvCache {
   int64_t n_ctx = 0;
   int64_t n_embd_kv = 0;
-  std::vector<std::vector<uint16_t>> k, v;  // one buffer per layer
+  std::vector<std::span<uint16_t>> k, v;  // one [n_ctx][n_embd_kv] F16 buffer per layer
+  // The memory of all of them: anonymous, zero-filled, on 2 MiB pages where the kernel gives
+  // them (util/mmap.h). Attention reads each head's slice of every cached row, and with 4 KiB
+  // pages the page walks made those reads several times slower (docs/engine.md).
+  std::unique_ptr<HugePageBuffer> memory;
 };
 
 // One row of a forward pass: a token of some sequence, that sequence's KV cache and the
