@@ -856,8 +856,8 @@ void softmax(float* x, int64_t n) {
 
 // SiLU(g)·u with the exponential of a non-positive argument only: e = exp(-|g|), and
 // sigmoid(g) is 1/(1 + e) for g ≥ 0 and e/(1 + e) for g < 0 (exp(g)/(1 + exp(g)), which cannot
-// overflow). libm's scalar expf made the SwiGLU of a 1.1B model's decode step 5 % of the step
-// (its 22 × 5632 values on one thread while the other waited).
+// overflow). With libm's scalar expf the SwiGLU of a 1.1B decode step (22 × 5632 values, on
+// one thread while the other waits) took 410 µs of its 18 ms; with this, 65-90 µs.
 HEARTH_INLINE __m256 swiglu8(__m256 g, __m256 u) {
   const __m256 one = _mm256_set1_ps(1.0f);
   const __m256 e = exp_nonpositive(_mm256_or_ps(g, _mm256_set1_ps(-0.0f)));  // -|g|

@@ -61,8 +61,9 @@ void forward_llama_batch(const Model& m, std::span<const BatchToken> batch, Cont
       .beta_fast = hp.yarn_beta_fast,
       .beta_slow = hp.yarn_beta_slow,
   };
-  // Each row's rotation table, once for all layers and heads (computing the angles per call,
-  // with pow and sincos in doubles, was 4 µs per layer of a 1.1B decode step).
+  // Each row's rotation table, once for all layers and heads: computing the angles per call,
+  // with pow and sincos in doubles, cost a 1.1B decode step about 2 µs per layer (rope and
+  // cache writes 94-116 -> 47-58 µs per token).
   const int64_t n_rot = kernels::rope_cache_size(rope);
   for (int64_t i = 0; i < n; ++i) kernels::rope_cache(rope, batch[i].pos, s.rope.data() + i * n_rot);
 
