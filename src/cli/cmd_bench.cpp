@@ -59,6 +59,65 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// The cores' own pace at generation: GB/s of weights that one-token products get through when
+// the weights are already in cache, so nothing waits on memory. Generation cannot beat it
+// however fast the memory is, and on few cores with fast memory it, not the bandwidth, is the
+// ceiling (docs/engine.md, "Reading hearth bench"). Each kind of matrix (type and width) is
+// timed on its first rows, about kSliceBytes per thread, which most cores' L2 holds; the
+// model's matrices are then counted at their kind's pace. (Zen 4, 1 MiB of L2: slices of
+// 768 KiB gave 1 % more, 256 KiB 10 % less, the per-call costs — which generation pays too —
+// weighing more; 1 MiB, spilling from L2, 15 % less.)
+double measure_kernel_speed(const model::Model& m, ThreadPool& pool) {
+  constexpr size_t kSliceBytes = size_t(512) << 10;
+  constexpr int kWindows = 5;
+  constexpr double kWindowSeconds = 0.01;
+  const model::Weights& w = m.weights();
+  std::vector<const kernels::Weight*> all;
+  for (const model::LayerWeights& l : w.layers)
+    for (const kernels::Weight* x : {&l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_gate, &l.ffn_up, &l.ffn_down}) all.push_back(x);
+  all.push_back(&w.output);
+  struct Kind {
+    gguf::TensorType type;
+    int64_t cols;
+    double gbps;
+  };
+  std::vector<Kind> kinds;
+  std::vector<float> x, y;
+  double bytes = 0, seconds = 0;
+  for (const kernels::Weight* mat : all) {
+    const double row_bytes = double(gguf::row_bytes(mat->type, uint64_t(mat->cols)));
+    auto kind = std::find_if(kinds.begin(), kinds.end(),
+                             [&](const Kind& k) { return k.type == mat->type && k.cols == mat->cols; });
+    if (kind == kinds.end()) {
+      kernels::Weight slice = *mat;
+      slice.rows = std::clamp<int64_t>(int64_t(kSliceBytes * size_t(pool.size()) / row_bytes), 2, mat->rows);
+      x.assign(size_t(slice.cols), 0.0f);
+      for (size_t i = 0; i < x.size(); ++i) x[i] = float(std::sin(0.1 * double(i)));
+      y.resize(size_t(slice.rows));
+      kernels::matmul(slice, x.data(), 1, y.data(), pool);  // into cache
+      // The best of a few short windows: a ceiling, and this VM's cores have hiccups.
+      double best = 0;
+      for (int window = 0; window < kWindows; ++window) {
+        int64_t runs = 0;
+        const auto t0 = std::chrono::steady_clock::now();
+        double sec = 0;
+        do {
+          kernels::matmul(slice, x.data(), 1, y.data(), pool);
+          ++runs;
+          sec = seconds_since(t0);
+        } while (sec < kWindowSeconds);
+        best = std::max(best, double(runs) * double(slice.rows) * row_bytes / sec / 1e9);
+      }
+      kinds.push_back({mat->type, mat->cols, best});
+      kind = kinds.end() - 1;
+    }
+    const double b = row_bytes * double(mat->rows);
+    bytes += b;
+    seconds += b / (kind->gbps * 1e9);
+  }
+  return seconds > 0 ? bytes / seconds / 1e9 : 0.0;
+}
+
 int run_bench(const BenchOptions& o) {
   if (o.n_prompt < 0 || o.n_gen < 0 || o.reps < 1) {
     throw_error(ErrorKind::invalid_argument, "bench: -p and -n must be >= 0 and -r >= 1");
@@ -111,10 +170,12 @@ int run_bench(const BenchOptions& o) {
   fmt::print(stderr, "\rbench: measuring memory bandwidth (triad and reads over 1.5 GiB)...\n");
   BandwidthResult bw = measure_triad_bandwidth(pool);
   BandwidthResult rd = measure_read_bandwidth(pool);
+  const double kernel_gbps = o.n_gen > 0 ? measure_kernel_speed(*m, pool) : 0.0;
   const Stats pps = stats(pp), tgs = stats(tg);
   const double bytes_per_token = static_cast<double>(m->weights().matrix_bytes);
   const double efficiency = tg.empty() ? 0 : bytes_per_token * tgs.mean / (bw.best_gbps * 1e9);
   const double read_efficiency = tg.empty() ? 0 : bytes_per_token * tgs.mean / (rd.best_gbps * 1e9);
+  const double kernel_efficiency = tg.empty() || kernel_gbps <= 0 ? 0 : bytes_per_token * tgs.mean / (kernel_gbps * 1e9);
   std::vector<double> paired_eff, paired_eff_reads;
   for (size_t i = 0; i < tg.size(); ++i) {
     paired_eff.push_back(bytes_per_token * tg[i] / (paired_triad[i] * 1e9));
@@ -137,6 +198,7 @@ int run_bench(const BenchOptions& o) {
         {"bandwidth_gb_per_s", bw.best_gbps}, {"weight_bytes_per_token", bytes_per_token},
         {"generation_efficiency", efficiency}, {"read_bandwidth_gb_per_s", rd.best_gbps},
         {"generation_efficiency_reads", read_efficiency},
+        {"kernel_gb_per_s", kernel_gbps}, {"generation_efficiency_kernels", kernel_efficiency},
         {"huge_page_fraction", huge ? nlohmann::json(huge_fraction) : nlohmann::json()},
         {"paired",
          {{"triad_gb_per_s", paired_triad},
@@ -162,8 +224,11 @@ int run_bench(const BenchOptions& o) {
                huge_fraction < 0.5 ? " (the kernel caches it in small pages; see docs/engine.md, \"Huge pages\")" : "");
   }
   if (!tg.empty()) {
-    fmt::print("generation efficiency {:.2f} (weight bytes/token × tokens/s ÷ bandwidth); {:.2f} of the read bandwidth\n",
-               efficiency, read_efficiency);
+    fmt::print("kernel speed         {:.2f} GB/s of weights (one-token products on cached weights: the cores' ceiling)\n",
+               kernel_gbps);
+    fmt::print("generation efficiency {:.2f} (weight bytes/token × tokens/s ÷ bandwidth); {:.2f} of the read bandwidth; "
+               "{:.2f} of the kernel speed\n",
+               efficiency, read_efficiency, kernel_efficiency);
     fmt::print("  per repetition, against the bandwidth measured right after it: {:.2f} ± {:.2f} of the triad "
                "({:.1f}–{:.1f} GB/s), {:.2f} ± {:.2f} of reads\n",
                pe.mean, pe.stddev, *std::min_element(paired_triad.begin(), paired_triad.end()),

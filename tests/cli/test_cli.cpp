@@ -73,6 +73,10 @@ TEST(Cli, BenchJsonReportsSpeedBandwidthAndEfficiency) {
   // The efficiencies are exactly the documented ratios of the reported figures.
   EXPECT_NEAR(j["generation_efficiency"].get<double>(), bytes * tg / (triad * 1e9), 1e-9);
   EXPECT_NEAR(j["generation_efficiency_reads"].get<double>(), bytes * tg / (reads * 1e9), 1e-9);
+  // The kernels' own speed on cached weights, and generation against it.
+  const double kernels = j["kernel_gb_per_s"];
+  EXPECT_GT(kernels, 0);
+  EXPECT_NEAR(j["generation_efficiency_kernels"].get<double>(), bytes * tg / (kernels * 1e9), 1e-9);
   // And per repetition, against the bandwidth measured right after each one.
   const auto& p = j["paired"];
   ASSERT_EQ(p["triad_gb_per_s"].size(), 2u);
