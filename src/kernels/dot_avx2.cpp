@@ -443,6 +443,28 @@ void quantize_q8a(const float* x, void* yv, int64_t n) {
   }
 }
 
+// Q8X straight from floats, with quantize_q8a's arithmetic, so the values are Q8A's to the
+// bit (quantize_q8x_via did Q8A and then regrouped it: 0.76 µs for 2048 values against 0.45
+// for Q8A alone, and every one-token matmul of a decode step pays it before the threads start).
+void quantize_q8x(const float* x, void* yv, int64_t n) {
+  BlockQ8X* y = static_cast<BlockQ8X*>(yv);
+  for (int64_t i = 0; i < n; i += QK8X, ++y) {
+    const int nb = int((n - i < QK8X ? n - i : QK8X) / QK);
+    if (nb < 4) std::memset(y, 0, sizeof(BlockQ8X));  // padding blocks: d = 0, q = 0
+    for (int k = 0; k < nb; ++k) {
+      const float* xb = x + i + QK * k;
+      const float d = amax32(xb) / 127.0f;
+      const float id = d != 0 ? 1.0f / d : 0.0f;
+      __m256i sum;
+      const __m256i q = quantize32(xb, _mm256_set1_ps(id), &sum);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(y->lo + 16 * k), _mm256_castsi256_si128(q));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(y->hi + 16 * k), _mm256_extracti128_si256(q, 1));
+      _mm_storeu_ps(y->d + 4 * k, _mm_set1_ps(d));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(y->nsum + 4 * k), _mm_setr_epi32(-hsum_epi32(sum), 0, 0, 0));
+    }
+  }
+}
+
 void quantize_q8_K(const float* x, void* yv, int64_t n) {
   BlockQ8_K* y = static_cast<BlockQ8_K*>(yv);
   for (int64_t i = 0; i < n / QK_K; ++i, x += QK_K) {
@@ -953,7 +975,7 @@ constexpr KernelTable make_table() {
   t.vec_dot4[int(TensorType::Q6_K)] = dot4_q6_K;
   packed_x8::add_to_table<false>(t);
   t.quantize_q8a = quantize_q8a;
-  t.quantize_q8x = quantize_q8x_via<quantize_q8a>;
+  t.quantize_q8x = quantize_q8x;
   t.quantize_q8_K = quantize_q8_K;
   t.f16_rows_dot = f16_rows_dot;
   t.f16_rows_weighted_sum = f16_rows_weighted_sum;
