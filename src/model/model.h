@@ -55,7 +55,8 @@ struct KvCache {
   std::vector<std::span<uint16_t>> k, v;  // one [n_ctx][n_embd_kv] F16 buffer per layer
   // The memory of all of them: anonymous, zero-filled, on 2 MiB pages where the kernel gives
   // them (util/mmap.h). Attention reads each head's slice of every cached row, and with 4 KiB
-  // pages the page walks made those reads several times slower (docs/engine.md).
+  // pages the page walks slow those reads down (the 1.1B model decoding at position 4000: 29.4
+  // against 34.3 tokens/s; docs/engine.md).
   std::unique_ptr<HugePageBuffer> memory;
 };
 
