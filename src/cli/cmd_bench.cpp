@@ -233,6 +233,9 @@ int run_bench(const BenchOptions& o) {
                "({:.1f}–{:.1f} GB/s), {:.2f} ± {:.2f} of reads\n",
                pe.mean, pe.stddev, *std::min_element(paired_triad.begin(), paired_triad.end()),
                *std::max_element(paired_triad.begin(), paired_triad.end()), per.mean, per.stddev);
+    if (kernel_gbps > 0 && kernel_gbps < rd.best_gbps)
+      fmt::print("  the kernels alone are slower than this machine's streaming reads: the cores, not the memory, "
+                 "bound generation here\n");
   }
   return 0;
 }
