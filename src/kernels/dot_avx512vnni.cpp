@@ -509,50 +509,67 @@ void dot_rows2_groups(int64_t n, const void* wv, size_t w_stride, const void* av
 
 // ---- Q4_K: one 256-value super-block (144 bytes) per step, in 256-bit registers -------------
 
-// The eight 6-bit sub-block scales and mins of a Q4_K scales[12] field (layout in quant.h), as
-// bytes 0..7 of two integers.
-HEARTH_INLINE void q4_K_scale_min_bytes(const uint8_t* scales, uint64_t* sc, uint64_t* m) {
-  uint32_t u[3];
-  std::memcpy(u, scales, 12);
-  const uint64_t sc_lo = u[0] & 0x3f3f3f3fu, m_lo = u[1] & 0x3f3f3f3fu;
-  const uint64_t sc_hi = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);
-  const uint64_t m_hi = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4);
-  *sc = sc_lo | sc_hi << 32;
-  *m = m_lo | m_hi << 32;
+// The eight 6-bit sub-block scales and mins of Q4_K scales[12] fields (layout in quant.h), by
+// vector operations on both 128-bit halves at once: each half of v holds the 16 bytes at one
+// block's scales (the 12 scale bytes and the first 4 of qs); each half of the result holds its
+// block's scales 0..7 in bytes 0..7 and mins 0..7 in bytes 8..15. With dwords u0, u1, u2 of
+// scales[12]: scales 0-3 = u0 & 0x3f.., mins 0-3 = u1 & 0x3f.., scales 4-7 = the low nibbles
+// of u2 with the top two bits of u0's bytes above them, mins 4-7 = the high nibbles of u2 with
+// the top two bits of u1's. (As scalar code, 25 instructions per block, which with the rest of
+// the per-super-block work made 180 instructions per super-block of the two-row kernel; 136
+// this way. The kernel's speed is set by its shuffles, not by its instruction count, so this
+// alone gained 2 % in L2.)
+HEARTH_INLINE __m256i q4_K_scale_min_bytes(__m256i v) {
+  // Dwords u2 and u2 >> 4 (its high nibbles brought down) next to u0 and u1.
+  const __m256i u2 = _mm256_srlv_epi32(_mm256_shuffle_epi32(v, _MM_SHUFFLE(2, 2, 2, 2)), _mm256_setr_epi32(0, 4, 0, 0, 0, 4, 0, 0));
+  // Bits 6-7 of u0's and u1's bytes at bits 4-5 (bits 6-7 of each byte are cleared below).
+  const __m256i top = _mm256_srli_epi32(v, 2);
+  // Bitwise select (0xE4: c ? a : b): the low nibbles from u2, the rest from top.
+  const __m256i high = _mm256_ternarylogic_epi32(u2, top, _mm256_set1_epi8(0x0f), 0xE4);
+  // Dwords u0, scales 4-7, u1, mins 4-7 in each half; 6 bits each.
+  return _mm256_and_si256(_mm256_unpacklo_epi32(v, high), _mm256_set1_epi8(0x3f));
 }
 
 // A super-block's scales for the 256-bit kernels: d and dmin as floats (lanes 0 and 1; the
-// two fp16s are adjacent, so one instruction converts both), the eight sub-block scales as
-// int16 in both 128-bit halves, and the eight mins each twice, to meet Q8_K's sixteen sums of
-// 16 directly (no horizontal add of the sums).
+// two fp16s are adjacent, so one instruction converts both), the sub-block scales and mins as
+// bytes in both 128-bit halves (q4_K_scale_min_bytes), from which q4_K_scale_256 and
+// q4_K_scale_pair_256 take int16 scales by one byte shuffle each, and the eight mins each
+// twice as int16, to meet Q8_K's sixteen sums of 16 directly (no horizontal add of the sums).
 struct Q4KScales256 {
   __m128 d_dmin;
-  __m256i sc2, m16;
+  __m256i bytes, m16;
 };
+
+// The mins of q4_K_scale_min_bytes (one block in both halves) as int16, each twice: words
+// 0..7 (low half) m0, m0, .., m3, m3, words 8..15 m4, m4, .., m7, m7.
+HEARTH_INLINE __m256i q4_K_mins_twice(__m256i bytes) {
+  return _mm256_shuffle_epi8(bytes, _mm256_setr_epi8(8, -1, 8, -1, 9, -1, 9, -1, 10, -1, 10, -1, 11, -1, 11, -1, 12, -1, 12,
+                                                     -1, 13, -1, 13, -1, 14, -1, 14, -1, 15, -1, 15, -1));
+}
 
 template <typename Block>  // BlockQ4_K or BlockQ5_K: the same d, dmin and scales
 HEARTH_INLINE Q4KScales256 q4_K_scales_256(const Block& b) {
-  static_assert(offsetof(Block, dmin) == offsetof(Block, d) + 2);
+  static_assert(offsetof(Block, dmin) == offsetof(Block, d) + 2 && offsetof(Block, scales) + 16 <= sizeof(Block));
   uint32_t d_dmin;
   std::memcpy(&d_dmin, &b.d, 4);
-  uint64_t sc8, m8;
-  q4_K_scale_min_bytes(b.scales, &sc8, &m8);
-  const __m128i twice = _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
-  return {_mm_cvtph_ps(_mm_cvtsi32_si128(int(d_dmin))),
-          _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(int64_t(sc8)))),
-          _mm256_cvtepu8_epi16(_mm_shuffle_epi8(_mm_cvtsi64_si128(int64_t(m8)), twice))};
+  const __m256i bytes = q4_K_scale_min_bytes(_mm256_broadcastsi128_si256(load128(b.scales)));
+  return {_mm_cvtph_ps(_mm_cvtsi32_si128(int(d_dmin))), bytes, q4_K_mins_twice(bytes)};
 }
 
-// Sub-block scale j in all sixteen int16 lanes (a byte shuffle, not a word permute).
-HEARTH_INLINE __m256i q4_K_scale_256(__m256i sc2, int j) {
-  return _mm256_shuffle_epi8(sc2, _mm256_set1_epi16(int16_t((2 * j) | (2 * j + 1) << 8)));
+// Byte-shuffle control that makes int16 j | 0x8000 the word of scale byte j: its low byte
+// picks byte j, its high byte (bit 7 set) gives zero.
+constexpr int16_t scale_word(int j) { return int16_t(j | 0x8000); }
+
+// Sub-block scale j in all sixteen int16 lanes.
+HEARTH_INLINE __m256i q4_K_scale_256(__m256i bytes, int j) {
+  return _mm256_shuffle_epi8(bytes, _mm256_set1_epi16(scale_word(j)));
 }
 
 // Scales 2k and 2k + 1 in the word order VPACKSSDW gives two registers of int32 lanes: in each
 // 128-bit half, four words of sub-block 2k, then four of 2k + 1.
-HEARTH_INLINE __m256i q4_K_scale_pair_256(__m256i sc2, int k) {
-  const int16_t s0 = int16_t((4 * k) | (4 * k + 1) << 8), s1 = int16_t((4 * k + 2) | (4 * k + 3) << 8);
-  return _mm256_shuffle_epi8(sc2, _mm256_setr_epi16(s0, s0, s0, s0, s1, s1, s1, s1, s0, s0, s0, s0, s1, s1, s1, s1));
+HEARTH_INLINE __m256i q4_K_scale_pair_256(__m256i bytes, int k) {
+  const int16_t s0 = scale_word(2 * k), s1 = scale_word(2 * k + 1);
+  return _mm256_shuffle_epi8(bytes, _mm256_setr_epi16(s0, s0, s0, s0, s1, s1, s1, s1, s0, s0, s0, s0, s1, s1, s1, s1));
 }
 
 // qs bytes 32k .. 32k + 31: sub-block 2k in the low nibbles, 2k + 1 in the high ones.
@@ -606,9 +623,9 @@ HEARTH_INLINE __m256 k4_256_sums(int64_t n, const void* wv, const void* av) {
   for (int64_t i = 0; i < n / QK_K; ++i) {
     const BlockQ8_K& x = a[i];
     const Q4KScales256 u = q4_K_scales_256(w[i]);
-    const __m128 scale = _mm_mul_ps(u.d_dmin, _mm_set1_ps(x.d));  // d·x.d, dmin·x.d
-    acc_m = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(_mm256_castps128_ps256(scale), _mm256_set1_epi32(1)),
-                            q4_K_min_sums_256(u, x), acc_m);
+    alignas(16) float factor[4];  // d·x.d, dmin·x.d (broadcast loads, not permutes: dot2_k4_256)
+    _mm_store_ps(factor, _mm_mul_ps(u.d_dmin, _mm_set1_ps(x.d)));
+    acc_m = _mm256_fmadd_ps(_mm256_broadcast_ss(&factor[1]), q4_K_min_sums_256(u, x), acc_m);
     __m256i qh = {};
     if constexpr (std::is_same_v<Block, BlockQ5_K>) qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[i].qh));
     // Two accumulators: the four sub-block pairs do not wait on one chain of VPDPWSSD.
@@ -630,12 +647,12 @@ HEARTH_INLINE __m256 k4_256_sums(int64_t n, const void* wv, const void* av) {
       const __m256i pair = _mm256_packs_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), lo, a_lo),
                                               _mm256_dpbusd_epi32(_mm256_setzero_si256(), hi, a_hi));
       if (k % 2 == 0) {
-        isum0 = _mm256_dpwssd_epi32(isum0, pair, q4_K_scale_pair_256(u.sc2, k));
+        isum0 = _mm256_dpwssd_epi32(isum0, pair, q4_K_scale_pair_256(u.bytes, k));
       } else {
-        isum1 = _mm256_dpwssd_epi32(isum1, pair, q4_K_scale_pair_256(u.sc2, k));
+        isum1 = _mm256_dpwssd_epi32(isum1, pair, q4_K_scale_pair_256(u.bytes, k));
       }
     }
-    acc = _mm256_fmadd_ps(_mm256_broadcastss_ps(scale), _mm256_cvtepi32_ps(_mm256_add_epi32(isum0, isum1)), acc);
+    acc = _mm256_fmadd_ps(_mm256_broadcast_ss(&factor[0]), _mm256_cvtepi32_ps(_mm256_add_epi32(isum0, isum1)), acc);
   }
   return _mm256_sub_ps(acc, acc_m);
 }
@@ -645,39 +662,54 @@ float dot_k4_256(int64_t n, const void* wv, const void* av) {
   return hsum_ps(k4_256_sums<Block>(n, wv, av));
 }
 
-// Two rows in one call, one after the other (Q5_K: 8.2 -> 8.1 TSC cycles per 128 values in L2
-// against two calls; interleaved as dot2_q4_K_256, 8.3).
-template <typename Block>
-void dot2_k4_seq(int64_t n, const void* w0, const void* w1, const void* av, float* out) {
-  hsum_pair_ps(k4_256_sums<Block>(n, w0, av), k4_256_sums<Block>(n, w1, av), out);
-}
 // Two rows at once, each as k4_256_sums computes it (the same floats): the activation loads
 // and sums of 16 are shared, and both rows' d and dmin go to float and are multiplied by the
 // activations' d in one conversion and one multiply. Q4_K, weights in L2, 2048-value rows:
-// 6.6 TSC cycles per 128 values and row for two dot_k4_256 calls, 6.4 for dot2_k4_seq, 6.3 for
-// this (the integer work per value is most of the kernel and is not shared).
-void dot2_q4_K_256(int64_t n, const void* w0, const void* w1, const void* av, float* out) {
-  const BlockQ4_K* w[2] = {static_cast<const BlockQ4_K*>(w0), static_cast<const BlockQ4_K*>(w1)};
+// 6.6 TSC cycles per 128 values and row for two dot_k4_256 calls, 6.4 for the two rows one
+// after the other in one call, 6.3 for this (ninth session; the integer work per value is
+// most of the kernel and is not shared).
+//
+// Its pace is set by the shuffle-type instructions (byte shuffles, packs, shifts, permutes):
+// taking the 8 scale shuffles of a super-block out (a wrong kernel, for the measurement) made
+// it 10 % faster, while 44 fewer other instructions gained 2 %. So since the eleventh session
+// the per-super-block work avoids them: both rows' scale bytes come from one
+// q4_K_scale_min_bytes (one 128-bit half each) and one lane-crossing copy per row; the
+// sub-block scales are shuffled straight from those bytes; and the four float factors (d and
+// dmin of each row times the activations' d) go through memory, whose broadcast loads replace
+// four permutes. Weights in L2: 6.3 -> 6.0 TSC cycles per 128 values (2048-value rows), 5.9 ->
+// 5.5 (5632), the same floats. Decoding the synthetic 1.1B Q4_K model, the two kernels
+// alternated in one process over 1500 rounds: +3.0 ± 0.6 % while the memory was fast (64.0 ->
+// 65.5 t/s), +0.9 ± 0.2 % while slow. Q5_K goes through the same loop with its fifth bits
+// (until now it ran its two rows one after the other, 8.1 cycles against 8.3 interleaved):
+// 10.9 -> 11.6 bytes per TSC cycle in L2, decoding +4.8 ± 0.4 % fast (60.5 -> 63.1 t/s, 1000
+// rounds), unchanged slow.
+template <typename Block>
+void dot2_k4_256(int64_t n, const void* w0, const void* w1, const void* av, float* out) {
+  const Block* w[2] = {static_cast<const Block*>(w0), static_cast<const Block*>(w1)};
   const BlockQ8_K* a = static_cast<const BlockQ8_K*>(av);
   __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()}, acc_m[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
   for (int64_t i = 0; i < n / QK_K; ++i) {
     const BlockQ8_K& x = a[i];
-    // Lanes: d·x.d and dmin·x.d of row 0, then of row 1.
+    // d·x.d and dmin·x.d of row 0, then of row 1.
     uint32_t dm[2];
-    static_assert(offsetof(BlockQ4_K, dmin) == offsetof(BlockQ4_K, d) + 2);
+    static_assert(offsetof(Block, dmin) == offsetof(Block, d) + 2);
     std::memcpy(&dm[0], &w[0][i].d, 4);
     std::memcpy(&dm[1], &w[1][i].d, 4);
-    const __m256 scale = _mm256_castps128_ps256(_mm_mul_ps(
-        _mm_cvtph_ps(_mm_cvtsi64_si128(int64_t(uint64_t(dm[0]) | uint64_t(dm[1]) << 32))), _mm_set1_ps(x.d)));
+    alignas(16) float factor[4];
+    _mm_store_ps(factor, _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi64_si128(int64_t(uint64_t(dm[0]) | uint64_t(dm[1]) << 32))),
+                                    _mm_set1_ps(x.d)));
     __m256i bsums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.bsums));
     keep_in_register(bsums);
-    Q4KScales256 u[2];
-    __m256i isum[2][2];
+    const __m256i both = q4_K_scale_min_bytes(_mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(w[1][i].scales),
+                                                                  reinterpret_cast<const __m128i*>(w[0][i].scales)));
+    // Row r's half of `both` in both halves.
+    const __m256i bytes[2] = {_mm256_permute4x64_epi64(both, 0x44), _mm256_permute4x64_epi64(both, 0xee)};
+    __m256i isum[2][2], qh[2] = {};
 #pragma GCC unroll 2
     for (int r = 0; r < 2; ++r) {
-      u[r] = q4_K_scales_256(w[r][i]);
-      acc_m[r] = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(scale, _mm256_set1_epi32(2 * r + 1)),
-                                 _mm256_cvtepi32_ps(_mm256_madd_epi16(u[r].m16, bsums)), acc_m[r]);
+      if constexpr (std::is_same_v<Block, BlockQ5_K>) qh[r] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[r][i].qh));
+      acc_m[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(&factor[2 * r + 1]),
+                                 _mm256_cvtepi32_ps(_mm256_madd_epi16(q4_K_mins_twice(bytes[r]), bsums)), acc_m[r]);
       isum[r][0] = isum[r][1] = _mm256_setzero_si256();
     }
 #pragma GCC unroll 4
@@ -689,15 +721,19 @@ void dot2_q4_K_256(int64_t n, const void* w0, const void* w1, const void* av, fl
 #pragma GCC unroll 2
       for (int r = 0; r < 2; ++r) {
         __m256i lo, hi;
-        q4_K_nibbles_256(w[r][i], k, &lo, &hi);
+        if constexpr (std::is_same_v<Block, BlockQ5_K>) {
+          q5_K_values_256(w[r][i], qh[r], k, &lo, &hi);
+        } else {
+          q4_K_nibbles_256(w[r][i], k, &lo, &hi);
+        }
         const __m256i pair = _mm256_packs_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), lo, a_lo),
                                                 _mm256_dpbusd_epi32(_mm256_setzero_si256(), hi, a_hi));
-        isum[r][k % 2] = _mm256_dpwssd_epi32(isum[r][k % 2], pair, q4_K_scale_pair_256(u[r].sc2, k));
+        isum[r][k % 2] = _mm256_dpwssd_epi32(isum[r][k % 2], pair, q4_K_scale_pair_256(bytes[r], k));
       }
     }
 #pragma GCC unroll 2
     for (int r = 0; r < 2; ++r)
-      acc[r] = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(scale, _mm256_set1_epi32(2 * r)),
+      acc[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(&factor[2 * r]),
                                _mm256_cvtepi32_ps(_mm256_add_epi32(isum[r][0], isum[r][1])), acc[r]);
   }
   hsum_pair_ps(_mm256_sub_ps(acc[0], acc_m[0]), _mm256_sub_ps(acc[1], acc_m[1]), out);
@@ -797,7 +833,7 @@ void dot_tokens_q4_K_256(int64_t n, const void* wv, const void* av, size_t strid
     for (int k = 0; k < 4; ++k) {
       __m256i lo, hi;
       q4_K_nibbles_256(w[i], k, &lo, &hi);
-      const __m256i s_lo = q4_K_scale_256(u.sc2, 2 * k), s_hi = q4_K_scale_256(u.sc2, 2 * k + 1);
+      const __m256i s_lo = q4_K_scale_256(u.bytes, 2 * k), s_hi = q4_K_scale_256(u.bytes, 2 * k + 1);
       for (int t = 0; t < T; ++t) {
         const int8_t* x = a[t][i].qs + 64 * k;
         isum[t] = _mm256_dpwssd_epi32(isum[t], _mm256_maddubs_epi16(lo, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x))), s_lo);
@@ -859,8 +895,8 @@ const KernelTable& avx512vnni_table() {
     t.vec_dot2[int(TensorType::Q4_0)] = dot2_halves_256<Q4_0Half>;
     t.vec_dot2[int(TensorType::Q8_0)] = dot2_halves_256<Q8_0Half>;
     t.vec_dot2[int(TensorType::Q5_0)] = dot2_halves_256<Q5_0Half>;
-    t.vec_dot2[int(TensorType::Q4_K)] = dot2_q4_K_256;
-    t.vec_dot2[int(TensorType::Q5_K)] = dot2_k4_seq<BlockQ5_K>;
+    t.vec_dot2[int(TensorType::Q4_K)] = dot2_k4_256<BlockQ4_K>;
+    t.vec_dot2[int(TensorType::Q5_K)] = dot2_k4_256<BlockQ5_K>;
     t.vec_dot4[int(TensorType::Q4_K)] = dot4_q4_K;
     t.vec_dot2x2[int(TensorType::Q4_K)] = dot2x2_q4_K;
     t.vec_dot[int(TensorType::Q6_K)] = dot_q6_K_256;

@@ -50,13 +50,14 @@ inline int expect_kernels_match_generic(const KernelTable& k, std::initializer_l
       w2.insert(w2.end(), w.begin(), w.end());
       float eight[8] = {0, 0, 0, 0, 0, 0, 0, 0};
       if (k.vec_dot4x2[int(t)] != nullptr) k.vec_dot4x2[int(t)](n, w2.data(), w.size(), acts.data(), stride, eight);
-      // One token, two rows (w, then w again): each exactly as vec_dot gives it.
+      // One token, two different rows (w and another): each exactly as vec_dot gives it, so
+      // a kernel that mixes up the rows' scales or values fails.
       if (k.vec_dot2[int(t)] != nullptr) {
+        const auto w_other = random_blocks(t, n, uint32_t(n) + 101);
         float two[2] = {0, 0};
-        k.vec_dot2[int(t)](n, w.data(), w.data(), acts.data(), two);
-        const float one = k.vec_dot[int(t)](n, w.data(), acts.data());
-        EXPECT_EQ(two[0], one) << "two-row one-token kernel, row 0, n=" << n;
-        EXPECT_EQ(two[1], one) << "two-row one-token kernel, row 1, n=" << n;
+        k.vec_dot2[int(t)](n, w.data(), w_other.data(), acts.data(), two);
+        EXPECT_EQ(two[0], k.vec_dot[int(t)](n, w.data(), acts.data())) << "two-row one-token kernel, row 0, n=" << n;
+        EXPECT_EQ(two[1], k.vec_dot[int(t)](n, w_other.data(), acts.data())) << "two-row one-token kernel, row 1, n=" << n;
       }
       float two_by_two[4] = {0, 0, 0, 0};
       if (k.vec_dot2x2[int(t)] != nullptr) k.vec_dot2x2[int(t)](n, w2.data(), w.size(), acts.data(), stride, two_by_two);
