@@ -106,7 +106,7 @@ using FromFloatFn = void (*)(const float* x, uint16_t* y, int64_t n);
 struct KernelTable {
   Isa isa = Isa::generic;
   VecDotFn vec_dot[kTypeSlots] = {};    // indexed by weight TensorType
-  VecDot2Fn vec_dot2[kTypeSlots] = {};  // optional
+  VecDot2Fn vec_dot2[kTypeSlots] = {};  // optional; one token, against one_token_act's format
   VecDot4Fn vec_dot4[kTypeSlots] = {};  // optional
   VecDot4x2Fn vec_dot4x2[kTypeSlots] = {};  // optional; used before vec_dot4 where present
   VecDot2x2Fn vec_dot2x2[kTypeSlots] = {};  // optional; for the last two or three tokens
@@ -114,6 +114,13 @@ struct KernelTable {
   PackedDotFn packed_dot[kTypeSlots] = {};
   size_t packed_block_bytes[kTypeSlots] = {};  // packed bytes per weight block of kPackRows rows
   Act act[kTypeSlots] = {};             // activation format vec_dot[t] expects (default_activations)
+  // Optional: a type's one-token products against another format than its other kernels, where
+  // the format that suits one token would cost the rest more (VNNI Q4_1 and Q5_1: Q8X, whose
+  // rows are fatter than Q8A's, made prompts 17 % slower). Where vec_dot_one_token[t] is set,
+  // one-token matmuls convert to act_one_token[t] and use it for a row without a partner, and
+  // vec_dot2[t] takes that format (one_token_act, one_token_dot).
+  Act act_one_token[kTypeSlots] = {};
+  VecDotFn vec_dot_one_token[kTypeSlots] = {};
   QuantizeFn quantize_q8a = nullptr;    // float row → Q8A
   QuantizeFn quantize_q8_K = nullptr;   // float row → Q8_K
   QuantizeFn quantize_q8x = nullptr;    // float row → Q8X
@@ -138,6 +145,15 @@ inline QuantizeFn quantizer(const KernelTable& t, Act a) {
     case Act::F32: break;
   }
   return nullptr;
+}
+
+// The activation format and the one-row kernel of type's one-token products (see
+// vec_dot_one_token).
+inline Act one_token_act(const KernelTable& t, gguf::TensorType type) {
+  return t.vec_dot_one_token[int(type)] != nullptr ? t.act_one_token[int(type)] : t.act[int(type)];
+}
+inline VecDotFn one_token_dot(const KernelTable& t, gguf::TensorType type) {
+  return t.vec_dot_one_token[int(type)] != nullptr ? t.vec_dot_one_token[int(type)] : t.vec_dot[int(type)];
 }
 
 // Q8X made with a table's own Q8A quantizer, so a table's two formats hold the same values.

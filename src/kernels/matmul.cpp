@@ -484,7 +484,7 @@ bool prepare_job(Job& j, const KernelTable& table, const Weight& w, const float*
   if (!is_supported(w.type))
     throw_error(ErrorKind::unsupported, "tensor type {} is not supported by the matmul kernels",
                 gguf::tensor_type_name(w.type));
-  const Act act = table.act[int(w.type)];
+  const Act act = n_tokens == 1 ? one_token_act(table, w.type) : table.act[int(w.type)];
   const int64_t block = std::max<int64_t>(gguf::block_size(w.type), act_block_size(act));
   if (w.rows < 0 || w.cols < 0 || n_tokens < 0)
     throw_error(ErrorKind::invalid_argument, "matmul: negative size ({} rows, {} cols, {} tokens)", w.rows, w.cols,
@@ -502,7 +502,7 @@ bool prepare_job(Job& j, const KernelTable& table, const Weight& w, const float*
                 gguf::tensor_type_name(w.type));
 
   j.table = &table;
-  j.dot = table.vec_dot[int(w.type)];
+  j.dot = n_tokens == 1 ? one_token_dot(table, w.type) : table.vec_dot[int(w.type)];
   j.dot2 = n_tokens == 1 ? table.vec_dot2[int(w.type)] : nullptr;
   j.dot4 = table.vec_dot4[int(w.type)];
   j.dot4x2 = n_tokens >= 4 ? table.vec_dot4x2[int(w.type)] : nullptr;
@@ -614,7 +614,8 @@ void matmul_group_with(const KernelTable& table, std::span<const MatmulOut> outs
   // prompt, where these costs are small against the work, or mixed formats) one by one.
   bool together = n_tokens == 1 && pool.size() > 1 && outs.size() > 1 && outs.size() <= kMaxGroup;
   for (const MatmulOut& o : outs) {
-    together = together && is_supported(o.w->type) && table.act[int(o.w->type)] == table.act[int(outs[0].w->type)] &&
+    together = together && is_supported(o.w->type) &&
+               one_token_act(table, o.w->type) == one_token_act(table, outs[0].w->type) &&
                o.w->cols == outs[0].w->cols && o.w->rows * o.w->cols >= kMinParallelWork;
   }
   if (!together) {

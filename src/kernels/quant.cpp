@@ -8,6 +8,7 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 #include "kernels/fp16.h"
 #include "util/error.h"
@@ -404,14 +405,30 @@ void q8a_to_q8x(const BlockQ8A* a, int nb, BlockQ8X* y) {
   }
 }
 
+namespace {
+
+// Σ (q - c)·qa over block k of Q8X group a for a 32-value block stored as 16 nibble bytes
+// (low nibbles: values 0..15, high: 16..31) and, for the 5-bit formats, qh: bit 4 of value j
+// is bit j of qh (read as a little-endian uint32).
+int q8x_block_isum(const uint8_t* qs, const uint8_t* qh, int c, const BlockQ8X& a, int k) {
+  uint32_t h = 0;
+  if (qh != nullptr) std::memcpy(&h, qh, 4);
+  int isum = 0;
+  for (int j = 0; j < 16; ++j) {
+    const int lo = (qs[j] & 0x0f) | int((h >> j) & 1) << 4;
+    const int hi = (qs[j] >> 4) | int((h >> (16 + j)) & 1) << 4;
+    isum += (lo - c) * a.lo[16 * k + j] + (hi - c) * a.hi[16 * k + j];
+  }
+  return isum;
+}
+
+}  // namespace
+
 float q8x_tail_dot(const BlockQ4_0* w, int64_t first, int64_t nb, const BlockQ8X& a) {
   float sum = 0;
   for (int64_t b = first; b < nb; ++b) {
     const int k = int(b % 4);
-    int isum = 0;
-    for (int j = 0; j < 16; ++j)
-      isum += ((w[b].qs[j] & 0x0f) - 8) * a.lo[16 * k + j] + ((w[b].qs[j] >> 4) - 8) * a.hi[16 * k + j];
-    sum += fp16_to_fp32(w[b].d) * a.d[4 * k] * float(isum);
+    sum += fp16_to_fp32(w[b].d) * a.d[4 * k] * float(q8x_block_isum(w[b].qs, nullptr, 8, a, k));
   }
   return sum;
 }
@@ -420,15 +437,7 @@ float q8x_tail_dot(const BlockQ5_0* w, int64_t first, int64_t nb, const BlockQ8X
   float sum = 0;
   for (int64_t b = first; b < nb; ++b) {
     const int k = int(b % 4);
-    uint32_t qh;
-    std::memcpy(&qh, w[b].qh, 4);
-    int isum = 0;
-    for (int j = 0; j < 16; ++j) {
-      const int lo = (w[b].qs[j] & 0x0f) | int((qh >> j) & 1) << 4;
-      const int hi = (w[b].qs[j] >> 4) | int((qh >> (16 + j)) & 1) << 4;
-      isum += (lo - 16) * a.lo[16 * k + j] + (hi - 16) * a.hi[16 * k + j];
-    }
-    sum += fp16_to_fp32(w[b].d) * a.d[4 * k] * float(isum);
+    sum += fp16_to_fp32(w[b].d) * a.d[4 * k] * float(q8x_block_isum(w[b].qs, w[b].qh, 16, a, k));
   }
   return sum;
 }
@@ -442,6 +451,32 @@ float q8x_tail_dot(const BlockQ8_0* w, int64_t first, int64_t nb, const BlockQ8X
     sum += fp16_to_fp32(w[b].d) * a.d[4 * k] * float(isum);
   }
   return sum;
+}
+
+namespace {
+
+// Q4_1 and Q5_1: x = d·q + m, so a block adds d·da·Σ q·qa + m·da·Σ qa, with Σ qa = -nsum.
+template <typename Block>
+float q8x_tail_dot_affine(const Block* w, int64_t first, int64_t nb, const BlockQ8X& a) {
+  float sum = 0;
+  for (int64_t b = first; b < nb; ++b) {
+    const int k = int(b % 4);
+    const uint8_t* qh = nullptr;
+    if constexpr (std::is_same_v<Block, BlockQ5_1>) qh = w[b].qh;
+    const int isum = q8x_block_isum(w[b].qs, qh, 0, a, k);
+    sum += fp16_to_fp32(w[b].d) * a.d[4 * k] * float(isum) - fp16_to_fp32(w[b].m) * a.d[4 * k] * float(a.nsum[4 * k]);
+  }
+  return sum;
+}
+
+}  // namespace
+
+float q8x_tail_dot(const BlockQ4_1* w, int64_t first, int64_t nb, const BlockQ8X& a) {
+  return q8x_tail_dot_affine(w, first, nb, a);
+}
+
+float q8x_tail_dot(const BlockQ5_1* w, int64_t first, int64_t nb, const BlockQ8X& a) {
+  return q8x_tail_dot_affine(w, first, nb, a);
 }
 
 void dequantize_row_q8x(const BlockQ8X* x, float* y, int64_t n) {

@@ -183,6 +183,8 @@ void quantize_row_q8a(const float* x, BlockQ8A* y, int64_t n);
 float q8x_tail_dot(const BlockQ4_0* w, int64_t first, int64_t nb, const BlockQ8X& a);
 float q8x_tail_dot(const BlockQ5_0* w, int64_t first, int64_t nb, const BlockQ8X& a);
 float q8x_tail_dot(const BlockQ8_0* w, int64_t first, int64_t nb, const BlockQ8X& a);
+float q8x_tail_dot(const BlockQ4_1* w, int64_t first, int64_t nb, const BlockQ8X& a);
+float q8x_tail_dot(const BlockQ5_1* w, int64_t first, int64_t nb, const BlockQ8X& a);
 // Regroups nb (1..4) Q8A blocks into one Q8X group, zero-padding the missing blocks: the
 // Q8X quantizers of every table share it, so they agree bit for bit with their Q8A ones.
 void q8a_to_q8x(const BlockQ8A* a, int nb, BlockQ8X* y);

@@ -50,14 +50,24 @@ inline int expect_kernels_match_generic(const KernelTable& k, std::initializer_l
       w2.insert(w2.end(), w.begin(), w.end());
       float eight[8] = {0, 0, 0, 0, 0, 0, 0, 0};
       if (k.vec_dot4x2[int(t)] != nullptr) k.vec_dot4x2[int(t)](n, w2.data(), w.size(), acts.data(), stride, eight);
-      // One token, two different rows (w and another): each exactly as vec_dot gives it, so
-      // a kernel that mixes up the rows' scales or values fails.
+      // One token (token 0's row, in the one-token format), two different rows (w and
+      // another): each exactly as the one-token single-row kernel gives it, so a kernel that
+      // mixes up the rows' scales or values fails; that kernel is checked below.
+      const auto x0 = random_row(size_t(n), uint32_t(n) + 2);  // token 0's row, as above
+      const Act a1 = one_token_act(k, t);
+      std::vector<uint8_t> one(act_row_bytes(a1, n));
+      if (a1 == Act::F32) {
+        std::memcpy(one.data(), x0.data(), one.size());
+      } else {
+        quantizer(g, a1)(x0.data(), one.data(), n);
+      }
+      const VecDotFn dot1 = one_token_dot(k, t);
       if (k.vec_dot2[int(t)] != nullptr) {
         const auto w_other = random_blocks(t, n, uint32_t(n) + 101);
         float two[2] = {0, 0};
-        k.vec_dot2[int(t)](n, w.data(), w_other.data(), acts.data(), two);
-        EXPECT_EQ(two[0], k.vec_dot[int(t)](n, w.data(), acts.data())) << "two-row one-token kernel, row 0, n=" << n;
-        EXPECT_EQ(two[1], k.vec_dot[int(t)](n, w_other.data(), acts.data())) << "two-row one-token kernel, row 1, n=" << n;
+        k.vec_dot2[int(t)](n, w.data(), w_other.data(), one.data(), two);
+        EXPECT_EQ(two[0], dot1(n, w.data(), one.data())) << "two-row one-token kernel, row 0, n=" << n;
+        EXPECT_EQ(two[1], dot1(n, w_other.data(), one.data())) << "two-row one-token kernel, row 1, n=" << n;
       }
       float two_by_two[4] = {0, 0, 0, 0};
       if (k.vec_dot2x2[int(t)] != nullptr) k.vec_dot2x2[int(t)](n, w2.data(), w.size(), acts.data(), stride, two_by_two);
@@ -69,6 +79,7 @@ inline int expect_kernels_match_generic(const KernelTable& k, std::initializer_l
         const double tol = 2e-5 * scale + 1e-6;
         const float want = g.vec_dot[int(t)](n, w.data(), gacts.data() + tok * gstride);
         EXPECT_NEAR(k.vec_dot[int(t)](n, w.data(), a), want, tol) << "n=" << n << " token " << tok;
+        if (tok == 0) EXPECT_NEAR(dot1(n, w.data(), one.data()), want, tol) << "one-token kernel, n=" << n;
         if (k.vec_dot4[int(t)] != nullptr) {
           EXPECT_NEAR(four[tok], want, tol) << "4-token kernel, n=" << n;
         }

@@ -39,7 +39,8 @@ TEST(Avx512VnniEmulated, KernelsMatchGeneric) {
   EXPECT_EQ(k.act[int(TensorType::Q4_0)], Act::Q8X);
   const int checked =
       test::expect_kernels_match_generic(
-          k, {TensorType::Q4_0, TensorType::Q5_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K});
+          k, {TensorType::Q4_0, TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1, TensorType::Q8_0, TensorType::Q4_K,
+              TensorType::Q5_K, TensorType::Q6_K});
   EXPECT_GT(checked, 50);
   // The eight-row packed kernels, for one to eight tokens: 36 outputs × 8 rows per length, 3
   // lengths for Q4_K, Q5_K and Q6_K, 5 for the 32-value formats.
@@ -53,7 +54,8 @@ TEST(Avx512VnniEmulated, MatmulMatchesGeneric) {
   if (!cpu_features().avx2 || !cpu_features().fma || !cpu_features().f16c)
     GTEST_SKIP() << "the emulation itself needs AVX2/FMA/F16C";
   test::expect_matmul_matches_generic(avx512vnni_emulated_table(),
-                                     {TensorType::Q4_0, TensorType::Q5_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q6_K});
+                                     {TensorType::Q4_0, TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1, TensorType::Q8_0,
+                                      TensorType::Q4_K, TensorType::Q6_K});
 }
 
 #endif

@@ -50,8 +50,10 @@ std::string name(TensorType t) { return std::string(gguf::tensor_type_name(t)); 
 
 // Activation row for weight type t in the format table k's kernel expects, converted with the
 // generic quantizer (which every table's quantizer matches bit for bit: see below).
-std::vector<uint8_t> activation(TensorType t, const std::vector<float>& x, const KernelTable& k = generic_table()) {
-  const Act at = k.act[int(t)];
+// With one_token, in the format of the table's one-token products (one_token_act).
+std::vector<uint8_t> activation(TensorType t, const std::vector<float>& x, const KernelTable& k = generic_table(),
+                                bool one_token = false) {
+  const Act at = one_token ? one_token_act(k, t) : k.act[int(t)];
   std::vector<uint8_t> out(act_row_bytes(at, int64_t(x.size())));
   if (at == Act::F32) {
     std::memcpy(out.data(), x.data(), out.size());
@@ -184,6 +186,11 @@ TEST(Dot, EveryIsaMatchesGeneric) {
         const float want = g.vec_dot[int(t)](n, w.data(), a.data());
         const float got = k.vec_dot[int(t)](n, w.data(), ak.data());
         EXPECT_NEAR(got, want, 2e-5 * r.abs_sum + 1e-6) << "n=" << n;
+        if (k.vec_dot_one_token[int(t)] != nullptr) {
+          const auto a1 = activation(t, x, k, true);
+          EXPECT_NEAR(k.vec_dot_one_token[int(t)](n, w.data(), a1.data()), want, 2e-5 * r.abs_sum + 1e-6)
+              << "one-token kernel, n=" << n;
+        }
       }
     }
     for (TensorType t : {TensorType::F32, TensorType::F16, TensorType::BF16})
@@ -241,9 +248,10 @@ TEST(Dot, FourTokenKernelsMatchSingleDots) {
 }
 
 TEST(Dot, TwoRowKernelsEqualSingleDots) {
-  // vec_dot2 computes two rows exactly as vec_dot computes each (one-token matmuls mix the
-  // two: a row without a partner goes through vec_dot), on rows with a Q8X tail (2080 values:
-  // 65 blocks of 32) and without.
+  // vec_dot2 computes two rows exactly as the one-token single-row kernel computes each
+  // (one_token_dot: vec_dot, or vec_dot_one_token where set; one-token matmuls mix the two: a
+  // row without a partner goes through it), on rows with a Q8X tail (2080 values: 65 blocks of
+  // 32) and without.
   int checked = 0;
   for (Isa isa : available_isas()) {
     const KernelTable& k = table_for(isa);
@@ -253,11 +261,12 @@ TEST(Dot, TwoRowKernelsEqualSingleDots) {
       for (int64_t n : {gguf::block_size(t) == QK ? int64_t(2080) : int64_t(2304), int64_t(2048), int64_t(256)}) {
         const auto w = test::random_blocks(t, 2 * n, uint32_t(n) + 90);
         const size_t rb = w.size() / 2;
-        const auto a = activation(t, test::random_row(size_t(n), uint32_t(n) + 91), k);
+        const auto a = activation(t, test::random_row(size_t(n), uint32_t(n) + 91), k, true);
         float out[2] = {NAN, NAN};
         k.vec_dot2[int(t)](n, w.data() + rb, w.data(), a.data(), out);
-        EXPECT_EQ(out[0], k.vec_dot[int(t)](n, w.data() + rb, a.data())) << "n=" << n << ", first row";
-        EXPECT_EQ(out[1], k.vec_dot[int(t)](n, w.data(), a.data())) << "n=" << n << ", second row";
+        const VecDotFn one = one_token_dot(k, t);
+        EXPECT_EQ(out[0], one(n, w.data() + rb, a.data())) << "n=" << n << ", first row";
+        EXPECT_EQ(out[1], one(n, w.data(), a.data())) << "n=" << n << ", second row";
         ++checked;
       }
     }
@@ -589,23 +598,25 @@ TEST(Matmul, SameResultForAnyThreadCount) {
 
 TEST(Matmul, OneTokenMatchesRowByRowDots) {
   // A one-token matmul walks rows r and r + rows/2 together (two streams per thread, through
-  // vec_dot2 where the table has it); every output must still be exactly that row's vec_dot,
-  // each once, the middle row of an odd count (which has no partner) included.
+  // vec_dot2 where the table has it); every output must still be exactly that row's one-token
+  // dot (one_token_dot), each once, the middle row of an odd count (which has no partner)
+  // included.
   ThreadPool pool(2);
   const int64_t rows = 301, cols = 2048;
   const auto x = test::random_row(size_t(cols), 13);
   for (Isa isa : available_isas()) {
     const KernelTable& k = table_for(isa);
-    for (TensorType t : {TensorType::Q4_0, TensorType::Q5_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q5_K,
-                         TensorType::Q6_K, TensorType::F16}) {
+    for (TensorType t : {TensorType::Q4_0, TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1, TensorType::Q8_0,
+                         TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K, TensorType::F16}) {
       SCOPED_TRACE(std::string(isa_name(isa)) + " " + name(t));
       const Matrix m = make_matrix(t, rows, cols, 12);
       std::vector<float> y(size_t(rows), -1.0f);
       matmul_with(k, m.weight(), x.data(), 1, y.data(), pool);
-      const auto a = activation(t, x, k);
+      const auto a = activation(t, x, k, true);
+      const VecDotFn one = one_token_dot(k, t);
       const size_t rb = gguf::row_bytes(t, uint64_t(cols));
       for (int64_t r = 0; r < rows; ++r)
-        ASSERT_EQ(y[size_t(r)], k.vec_dot[int(t)](cols, m.data.data() + size_t(r) * rb, a.data())) << "row " << r;
+        ASSERT_EQ(y[size_t(r)], one(cols, m.data.data() + size_t(r) * rb, a.data())) << "row " << r;
     }
   }
 }
