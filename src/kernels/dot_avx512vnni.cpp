@@ -410,15 +410,17 @@ void dot2_halves_256(int64_t n, const void* w0, const void* w1, const void* av, 
 // Values x = d·q + m with q unsigned (Q4_1: 0..15, Q5_1: 0..31), so the integer sums need no
 // offset, and each block adds m·da·Σqa, Σqa being -nsum (Q8X keeps it in the block's first
 // lane, the other three 0). Per half (blocks 2h and 2h + 1) and row: the two VPDPBUSD of
-// Q4_0's kernel, unseeded; a multiply-add by d·da; and a negative multiply-add of the
-// converted nsum by m·da. Each block starts with its fp16 d and m, so one 32-bit load per
-// block and row and one conversion give all eight scales of a half; one multiply by Q8X's
-// d[8h .. 8h + 7] (block 2h's da four times, then block 2h + 1's) scales them. Zen 4, weights
-// in L2, 2048-value rows, TSC cycles per 128 values and row: Q4_1 13.1 -> 9.0, Q5_1 18.5 ->
-// 11.4 against the AVX2 kernels (VPMADDUBSW against Q8A) they replace for one token. Decoding
-// the synthetic 1.1B models, old and new alternated in one process with the memory slow:
-// Q4_1 43.3 -> 51.9 t/s (+20 %, 507 rounds), Q5_1 30.2 -> 39.1 (+30 %, 580 rounds). Only one
-// token uses them (KernelTable::vec_dot_one_token): prompts keep Q8A.
+// Q4_0's kernel, unseeded, and a multiply-add by d·da; the mins of both rows take one
+// negative multiply-add of the converted nsum, moved beside the m lanes, by the scales. Each
+// block starts with its fp16 d and m, so one 32-bit load per block and row and one conversion
+// give all eight scales of a half; one multiply by Q8X's d[8h .. 8h + 7] (block 2h's da four
+// times, then block 2h + 1's) scales them. Zen 4, weights in L2, 2048-value rows, TSC cycles
+// per 128 values and row: Q4_1 13.1 -> 8.1, Q5_1 18.5 -> 10.6 against the AVX2 kernels
+// (VPMADDUBSW against Q8A) they replace for one token (9.0 and 11.4 with a multiply-add per
+// row for the mins). Decoding the synthetic 1.1B models, old and new alternated in one
+// process with the memory slow: Q4_1 36.4 -> 47.4 t/s (+32 %, 216 rounds), Q5_1 28.7 -> 37.0
+// (+29 %, 238 rounds). Only one token uses them (KernelTable::vec_dot_one_token): prompts
+// keep Q8A.
 struct Q4_1Half {
   using Block = BlockQ4_1;
   static HEARTH_INLINE void values(const uint8_t* b, __m256i* lo, __m256i* hi) { nibble_values_256<Block>(b, lo, hi); }
@@ -430,13 +432,15 @@ struct Q5_1Half {
 };
 
 // R = 1 or 2 rows (w[0], w[1]) over ng whole Q8X groups: per row, eight float lanes whose sum
-// is the row's dot product of those groups. One row goes through the same instructions as
-// two, with its scales gathered as row 0's and row 1's both, so a row gets the same floats
+// is the row's d·da·Σq·qa over those groups, and in `mins` lanes 2r + 1 and 5 + 2r, whose sum
+// is its -m·da·nsum (affine_row_sum adds them up). One row goes through the same instructions
+// as two, with its scales gathered as row 0's and row 1's both, so a row gets the same floats
 // whichever kernel computes it.
 template <typename H, int R>
-HEARTH_INLINE void affine_256_sums(int64_t ng, const uint8_t* const w[2], const BlockQ8X* a, __m256 out[R]) {
+HEARTH_INLINE void affine_256_sums(int64_t ng, const uint8_t* const w[2], const BlockQ8X* a, __m256 out[R],
+                                   __m256* mins) {
   constexpr int kBlockBytes = sizeof(typename H::Block), kHalfBytes = 2 * kBlockBytes;
-  __m256 acc[R][2];
+  __m256 acc[R][2], acc_m[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
   for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
   for (int64_t g = 0; g < ng; ++g)
 #pragma GCC unroll 2
@@ -446,8 +450,6 @@ HEARTH_INLINE void affine_256_sums(int64_t ng, const uint8_t* const w[2], const 
       __m256i a_hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[g].hi + 32 * h));
       keep_in_register(a_lo);
       keep_in_register(a_hi);
-      // -Σqa of blocks 2h and 2h + 1 in lanes 0 and 4.
-      const __m256 nsum = _mm256_cvtepi32_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[g].nsum + 8 * h)));
       // (d, m)·da of row 0, row 1 for block 2h, then for block 2h + 1.
       uint32_t dm[4];
       std::memcpy(&dm[0], b[0], 4);
@@ -457,6 +459,12 @@ HEARTH_INLINE void affine_256_sums(int64_t ng, const uint8_t* const w[2], const 
       const __m128i packed = _mm_set_epi64x(int64_t(uint64_t(dm[2]) | uint64_t(dm[3]) << 32),
                                             int64_t(uint64_t(dm[0]) | uint64_t(dm[1]) << 32));
       const __m256 scales = _mm256_mul_ps(_mm256_cvtph_ps(packed), _mm256_loadu_ps(a[g].d + 8 * h));
+      // -Σqa of block 2h (nsum lane 0) beside each m of block 2h, of block 2h + 1 (lane 4)
+      // beside each of its m: one multiply-add for both rows' mins.
+      const __m256 nsum = _mm256_permutevar8x32_ps(
+          _mm256_cvtepi32_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[g].nsum + 8 * h))),
+          _mm256_setr_epi32(1, 0, 1, 0, 5, 4, 5, 4));
+      acc_m[h] = _mm256_fnmadd_ps(nsum, scales, acc_m[h]);
 #pragma GCC unroll 2
       for (int r = 0; r < R; ++r) {
         __m256i lo, hi;
@@ -464,13 +472,18 @@ HEARTH_INLINE void affine_256_sums(int64_t ng, const uint8_t* const w[2], const 
         const __m256i isum = _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), lo, a_lo), hi, a_hi);
         const __m256 d = _mm256_permutevar8x32_ps(scales, _mm256_setr_epi32(2 * r, 2 * r, 2 * r, 2 * r, 4 + 2 * r, 4 + 2 * r,
                                                                             4 + 2 * r, 4 + 2 * r));
-        const __m256 m = _mm256_permutevar8x32_ps(scales, _mm256_setr_epi32(2 * r + 1, 2 * r + 1, 2 * r + 1, 2 * r + 1,
-                                                                            5 + 2 * r, 5 + 2 * r, 5 + 2 * r, 5 + 2 * r));
         acc[r][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), d, acc[r][h]);
-        acc[r][h] = _mm256_fnmadd_ps(nsum, m, acc[r][h]);
       }
     }
   for (int r = 0; r < R; ++r) out[r] = _mm256_add_ps(acc[r][0], acc[r][1]);
+  *mins = _mm256_add_ps(acc_m[0], acc_m[1]);
+}
+
+// Row r's min term out of affine_256_sums's `mins`.
+HEARTH_INLINE float affine_row_min(__m256 mins, int r) {
+  alignas(32) float lane[8];
+  _mm256_store_ps(lane, mins);
+  return lane[2 * r + 1] + lane[5 + 2 * r];
 }
 
 template <typename H>
@@ -478,9 +491,9 @@ float dot_affine_256(int64_t n, const void* wv, const void* av) {
   const BlockQ8X* a = static_cast<const BlockQ8X*>(av);
   const int64_t nb = n / QK, ng = nb / 4;
   const uint8_t* w[2] = {static_cast<const uint8_t*>(wv), static_cast<const uint8_t*>(wv)};
-  __m256 s[1];
-  affine_256_sums<H, 1>(ng, w, a, s);
-  float sum = hsum_ps(s[0]);
+  __m256 s[1], mins;
+  affine_256_sums<H, 1>(ng, w, a, s, &mins);
+  float sum = hsum_ps(s[0]) + affine_row_min(mins, 0);
   if (4 * ng < nb) sum += q8x_tail_dot(static_cast<const typename H::Block*>(wv), 4 * ng, nb, a[ng]);
   return sum;
 }
@@ -490,9 +503,11 @@ void dot2_affine_256(int64_t n, const void* w0, const void* w1, const void* av, 
   const BlockQ8X* a = static_cast<const BlockQ8X*>(av);
   const int64_t nb = n / QK, ng = nb / 4;
   const uint8_t* w[2] = {static_cast<const uint8_t*>(w0), static_cast<const uint8_t*>(w1)};
-  __m256 s[2];
-  affine_256_sums<H, 2>(ng, w, a, s);
+  __m256 s[2], mins;
+  affine_256_sums<H, 2>(ng, w, a, s, &mins);
   hsum_pair_ps(s[0], s[1], out);
+  out[0] += affine_row_min(mins, 0);
+  out[1] += affine_row_min(mins, 1);
   if (4 * ng < nb) {
     out[0] += q8x_tail_dot(static_cast<const typename H::Block*>(w0), 4 * ng, nb, a[ng]);
     out[1] += q8x_tail_dot(static_cast<const typename H::Block*>(w1), 4 * ng, nb, a[ng]);
