@@ -12,6 +12,7 @@
 #include <cstring>
 #include <limits>
 
+#include "kernels/attention_f16.h"
 #include "kernels/dispatch.h"
 #include "kernels/packed_x8.h"
 #include "kernels/quant.h"
@@ -43,9 +44,6 @@ float dot_f32(int64_t n, const void* wv, const void* av) {
   return sum;
 }
 
-HEARTH_INLINE __m256 load_f16x8(const uint16_t* p) {
-  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-}
 HEARTH_INLINE __m256 load_bf16x8(const uint16_t* p) {
   const __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
   return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
@@ -655,169 +653,8 @@ void dot4_q4_0_x(int64_t n, const void* wv, const void* av, size_t stride, float
 
 // ---- attention over an fp16 cache ------------------------------------------------------------
 
-// A head reads its slice of every cache row: d fp16 values, then `stride` further on the next
-// row's, the rest of each row being other heads'. The hardware prefetcher does not follow that
-// well and the loops below do little work per row, so each asks for the slice kPrefetchRows
-// rows further on. Decoding the synthetic 1.1B model (4 KV heads of 64, rows of 512 bytes) at
-// position 4000, alternated in one process: 23.0 t/s without, 32.7 with 32 rows ahead (31-33
-// for 8-96 rows); at position 1024, 43.2 against 48.5. The prefetch goes into L1: asked into
-// L2 only, which a one-thread loop over such rows liked best (154 -> 47 TSC cycles per row),
-// the model ran no faster than without (22 t/s).
-constexpr int64_t kPrefetchRows = 32;
-
-HEARTH_INLINE void prefetch_row_slice(const uint16_t* rows, size_t stride, int64_t n, int64_t t, int64_t c,
-                                      int64_t m) {
-  if (t + kPrefetchRows >= n) return;
-  const char* p = reinterpret_cast<const char*>(rows + size_t(t + kPrefetchRows) * stride + c);
-  for (int64_t b = 0; b < 2 * m; b += 64) _mm_prefetch(p + b, _MM_HINT_T0);
-}
-
-// Query (or output) columns are taken 64 at a time, eight registers, so each cache row is
-// read once per 64 columns and nothing but the row goes through memory.
-void f16_rows_dot(const uint16_t* rows, size_t stride, int64_t n, const float* q, int64_t d, float* scores) {
-  for (int64_t t = 0; t < n; ++t) scores[t] = 0.0f;
-  for (int64_t c = 0; c < d; c += 64) {
-    const int64_t m = d - c < 64 ? d - c : 64;
-    if (m < 64) {
-      for (int64_t t = 0; t < n; ++t) {
-        const uint16_t* r = rows + size_t(t) * stride + c;
-        for (int64_t i = 0; i < m; ++i) scores[t] += _cvtsh_ss(r[i]) * q[c + i];
-      }
-      continue;
-    }
-    __m256 qv[8];
-    for (int k = 0; k < 8; ++k) qv[k] = _mm256_loadu_ps(q + c + 8 * k);
-    for (int64_t t = 0; t < n; ++t) {
-      prefetch_row_slice(rows, stride, n, t, c, 64);
-      const uint16_t* r = rows + size_t(t) * stride + c;
-      __m256 a0 = _mm256_mul_ps(load_f16x8(r), qv[0]), a1 = _mm256_mul_ps(load_f16x8(r + 8), qv[1]);
-      a0 = _mm256_fmadd_ps(load_f16x8(r + 16), qv[2], a0);
-      a1 = _mm256_fmadd_ps(load_f16x8(r + 24), qv[3], a1);
-      a0 = _mm256_fmadd_ps(load_f16x8(r + 32), qv[4], a0);
-      a1 = _mm256_fmadd_ps(load_f16x8(r + 40), qv[5], a1);
-      a0 = _mm256_fmadd_ps(load_f16x8(r + 48), qv[6], a0);
-      a1 = _mm256_fmadd_ps(load_f16x8(r + 56), qv[7], a1);
-      scores[t] += hsum_ps(_mm256_add_ps(a0, a1));
-    }
-  }
-}
-
-void f16_rows_weighted_sum(const uint16_t* rows, size_t stride, int64_t n, const float* w, int64_t d, float* out) {
-  for (int64_t c = 0; c < d; c += 64) {
-    const int64_t m = d - c < 64 ? d - c : 64;
-    if (m < 64) {
-      for (int64_t i = 0; i < m; ++i) out[c + i] = 0.0f;
-      for (int64_t t = 0; t < n; ++t) {
-        const uint16_t* r = rows + size_t(t) * stride + c;
-        for (int64_t i = 0; i < m; ++i) out[c + i] += w[t] * _cvtsh_ss(r[i]);
-      }
-      continue;
-    }
-    __m256 acc[8];
-    for (auto& a : acc) a = _mm256_setzero_ps();
-    for (int64_t t = 0; t < n; ++t) {
-      prefetch_row_slice(rows, stride, n, t, c, 64);
-      const uint16_t* r = rows + size_t(t) * stride + c;
-      const __m256 wt = _mm256_set1_ps(w[t]);
-      for (int k = 0; k < 8; ++k) acc[k] = _mm256_fmadd_ps(wt, load_f16x8(r + 8 * k), acc[k]);
-    }
-    for (int k = 0; k < 8; ++k) _mm256_storeu_ps(out + c + 8 * k, acc[k]);
-  }
-}
-
-// Lane h of the result = Σ of the eight lanes of a[h].
-HEARTH_INLINE __m256 sum_lanes_8(const __m256 a[8]) {
-  const __m256 s01 = _mm256_hadd_ps(a[0], a[1]), s23 = _mm256_hadd_ps(a[2], a[3]);
-  const __m256 s45 = _mm256_hadd_ps(a[4], a[5]), s67 = _mm256_hadd_ps(a[6], a[7]);
-  // Lanes 0-3: partial sums of a[0..3] from the low 128 bits, 4-7 from the high ones.
-  const __m256 s0123 = _mm256_hadd_ps(s01, s23), s4567 = _mm256_hadd_ps(s45, s67);
-  return _mm256_add_ps(_mm256_permute2f128_ps(s0123, s4567, 0x20), _mm256_permute2f128_ps(s0123, s4567, 0x31));
-}
-
-// G ≤ 8 heads: each row is converted once, then meets every head's query (one accumulator
-// per head), and the G sums come out of one reduction instead of G.
-template <int G>
-void rows_dot_heads(const uint16_t* rows, size_t stride, int64_t n, const float* q, int64_t d, float* scores) {
-  for (int64_t t = 0; t < n; ++t) {
-    prefetch_row_slice(rows, stride, n, t, 0, d);
-    const uint16_t* r = rows + size_t(t) * stride;
-    __m256 acc[8];
-    for (auto& a : acc) a = _mm256_setzero_ps();
-    for (int64_t c = 0; c < d; c += 8) {
-      const __m256 k = load_f16x8(r + c);
-      for (int h = 0; h < G; ++h) acc[h] = _mm256_fmadd_ps(k, _mm256_loadu_ps(q + h * d + c), acc[h]);
-    }
-    alignas(32) float s[8];
-    _mm256_store_ps(s, sum_lanes_8(acc));
-    for (int h = 0; h < G; ++h) scores[h * n + t] = s[h];
-  }
-}
-
-void f16_rows_dot_heads(const uint16_t* rows, size_t stride, int64_t n, const float* q, int g, int64_t d,
-                        float* scores) {
-  if (d % 8 != 0) {
-    for (int h = 0; h < g; ++h) f16_rows_dot(rows, stride, n, q + h * d, d, scores + h * n);
-    return;
-  }
-  for (int h0 = 0; h0 < g; h0 += 8) {
-    // A lone head: the one-head kernel's two chains per row beat one (d = 64, TSC cycles
-    // per key: 9.4 against 13.9).
-    if (g - h0 == 1) {
-      f16_rows_dot(rows, stride, n, q + h0 * d, d, scores + h0 * n);
-      break;
-    }
-    with_count<8>(std::min(g - h0, 8), [&](auto heads) {
-      rows_dot_heads<heads()>(rows, stride, n, q + h0 * d, d, scores + h0 * n);
-    });
-  }
-}
-
-// G ≤ 8 heads' weighted sums over columns [c, end), C groups of eight columns per pass: each
-// row's values are converted once and meet every head's weight.
-template <int G, int C>
-int64_t sum_heads_columns(const uint16_t* rows, size_t stride, int64_t n, const float* w, int64_t d, int64_t c,
-                          int64_t end, float* out) {
-  for (; c + 8 * C <= end; c += 8 * C) {
-    __m256 acc[G][C];
-    for (auto& a : acc)
-      for (auto& b : a) b = _mm256_setzero_ps();
-    for (int64_t t = 0; t < n; ++t) {
-      prefetch_row_slice(rows, stride, n, t, c, 8 * C);
-      __m256 v[C];
-      for (int j = 0; j < C; ++j) v[j] = load_f16x8(rows + size_t(t) * stride + c + 8 * j);
-      for (int h = 0; h < G; ++h) {
-        const __m256 wt = _mm256_set1_ps(w[h * n + t]);
-        for (int j = 0; j < C; ++j) acc[h][j] = _mm256_fmadd_ps(wt, v[j], acc[h][j]);
-      }
-    }
-    for (int h = 0; h < G; ++h)
-      for (int j = 0; j < C; ++j) _mm256_storeu_ps(out + h * d + c + 8 * j, acc[h][j]);
-  }
-  return c;
-}
-
-// C = 8 / G column groups per pass, so there are always about eight independent accumulators
-// (with one group per pass, four heads ran at 15.5 TSC cycles per key and head against 13.9
-// for the one-head kernel, d = 128); the groups left over when d is not a multiple of 8·C go
-// one per pass.
-template <int G>
-void rows_sum_heads(const uint16_t* rows, size_t stride, int64_t n, const float* w, int64_t d, float* out) {
-  const int64_t c = sum_heads_columns<G, 8 / G>(rows, stride, n, w, d, 0, d, out);
-  sum_heads_columns<G, 1>(rows, stride, n, w, d, c, d, out);
-}
-
-void f16_rows_weighted_sum_heads(const uint16_t* rows, size_t stride, int64_t n, const float* w, int g, int64_t d,
-                                 float* out) {
-  if (d % 8 != 0) {
-    for (int h = 0; h < g; ++h) f16_rows_weighted_sum(rows, stride, n, w + h * n, d, out + h * d);
-    return;
-  }
-  for (int h0 = 0; h0 < g; h0 += 8) {
-    with_count<8>(std::min(g - h0, 8), [&](auto heads) {
-      rows_sum_heads<heads()>(rows, stride, n, w + h0 * n, d, out + h0 * d);
-    });
-  }
-}
+// f16_rows_dot, f16_rows_weighted_sum and the grouped-query versions: attention_f16.h, shared
+// with the AVX-512 table, which runs them with more rows and columns per step.
 
 // ---- softmax ------------------------------------------------------------------------------
 
@@ -845,8 +682,8 @@ HEARTH_INLINE __m256i first_lanes(int64_t m) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(int(m)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
-void softmax(float* x, int64_t n) {
-  if (n <= 0) return;
+double exp_sum(float* x, int64_t n, float scale) {
+  if (n <= 0) return 0.0;
   const int64_t whole = n & ~int64_t(7);
   const __m256i tail = first_lanes(n - whole);
   const __m256 minus_inf = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
@@ -860,30 +697,38 @@ void softmax(float* x, int64_t n) {
   const float mx = _mm_cvtss_f32(m4);
   if (mx == -std::numeric_limits<float>::infinity()) {
     for (int64_t i = 0; i < n; ++i) x[i] = 0.0f;
-    return;
+    return 0.0;
   }
   // The sum in doubles, as the generic kernel: thousands of terms lose nothing.
-  const __m256 m = _mm256_set1_ps(mx);
+  const __m256 m = _mm256_set1_ps(mx), s = _mm256_set1_ps(scale);
   __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
   auto add = [&](__m256 e) {
     s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
     s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
   };
   for (int64_t i = 0; i < whole; i += 8) {
-    const __m256 e = exp_nonpositive(_mm256_sub_ps(_mm256_loadu_ps(x + i), m));
+    const __m256 e = exp_nonpositive(_mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), m), s));
     _mm256_storeu_ps(x + i, e);
     add(e);
   }
   if (whole < n) {
-    const __m256 e = _mm256_and_ps(exp_nonpositive(_mm256_sub_ps(_mm256_maskload_ps(x + whole, tail), m)),
+    const __m256 e = _mm256_and_ps(exp_nonpositive(_mm256_mul_ps(_mm256_sub_ps(_mm256_maskload_ps(x + whole, tail), m), s)),
                                    _mm256_castsi256_ps(tail));
     _mm256_maskstore_ps(x + whole, tail, e);
     add(e);
   }
-  const __m256d s = _mm256_add_pd(s0, s1);
-  __m128d s2 = _mm_add_pd(_mm256_castpd256_pd128(s), _mm256_extractf128_pd(s, 1));
+  const __m256d sd = _mm256_add_pd(s0, s1);
+  __m128d s2 = _mm_add_pd(_mm256_castpd256_pd128(sd), _mm256_extractf128_pd(sd, 1));
   s2 = _mm_add_sd(s2, _mm_unpackhi_pd(s2, s2));
-  const __m256 inv = _mm256_set1_ps(float(1.0 / _mm_cvtsd_f64(s2)));
+  return _mm_cvtsd_f64(s2);
+}
+
+void softmax(float* x, int64_t n) {
+  const double sum = exp_sum(x, n, 1.0f);
+  if (sum == 0.0) return;
+  const int64_t whole = n & ~int64_t(7);
+  const __m256i tail = first_lanes(n - whole);
+  const __m256 inv = _mm256_set1_ps(float(1.0 / sum));
   for (int64_t i = 0; i < whole; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), inv));
   if (whole < n) _mm256_maskstore_ps(x + whole, tail, _mm256_mul_ps(_mm256_maskload_ps(x + whole, tail), inv));
 }
@@ -992,9 +837,10 @@ constexpr KernelTable make_table() {
   t.f16_rows_dot = f16_rows_dot;
   t.f16_rows_weighted_sum = f16_rows_weighted_sum;
   t.softmax = softmax;
+  t.exp_sum = exp_sum;
   t.swiglu = swiglu;
-  t.f16_rows_dot_heads = f16_rows_dot_heads;
-  t.f16_rows_weighted_sum_heads = f16_rows_weighted_sum_heads;
+  t.f16_rows_dot_heads = f16_rows_dot_heads_x86<8>;
+  t.f16_rows_weighted_sum_heads = f16_rows_weighted_sum_heads_x86<8>;
   t.fp16_to_fp32 = fp16_to_fp32_row;
   t.fp32_to_fp16 = fp32_to_fp16_row;
   t.bf16_to_fp32 = bf16_to_fp32_row;

@@ -16,6 +16,7 @@
 
 #include <cstring>
 
+#include "kernels/attention_f16.h"
 #include "kernels/dispatch.h"
 #include "kernels/q6_k_avx512.h"
 #include "kernels/quant.h"
@@ -229,6 +230,10 @@ const KernelTable& avx512_table() {
     t.vec_dot4[int(TensorType::Q8_0)] = dot4_pairs<BlockQ8_0, q8_0_weight_pair, dot_q8_0>;
     t.vec_dot4[int(TensorType::Q4_K)] = dot4_q4_K;
     t.vec_dot4[int(TensorType::Q6_K)] = q6_k_512::dot4<false>;
+    // 32 vector registers: more cache rows per step of the scores, more columns per pass of
+    // the weighted sums (attention_f16.h).
+    t.f16_rows_dot_heads = f16_rows_dot_heads_x86<16>;
+    t.f16_rows_weighted_sum_heads = f16_rows_weighted_sum_heads_x86<16>;
     return t;
   }();
   return table;

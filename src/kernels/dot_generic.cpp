@@ -235,20 +235,26 @@ void fp32_to_bf16_generic(const float* x, uint16_t* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = fp32_to_bf16(x[i]);
 }
 
-void softmax_generic(float* x, int64_t n) {
-  if (n <= 0) return;
+double exp_sum_generic(float* x, int64_t n, float scale) {
+  if (n <= 0) return 0.0;
   float mx = -std::numeric_limits<float>::infinity();
   for (int64_t i = 0; i < n; ++i) mx = std::max(mx, x[i]);
   if (mx == -std::numeric_limits<float>::infinity()) {
     for (int64_t i = 0; i < n; ++i) x[i] = 0.0f;
-    return;
+    return 0.0;
   }
   // Subtracting the maximum keeps every exp() in (0, 1]: no overflow for large logits.
   double sum = 0;
   for (int64_t i = 0; i < n; ++i) {
-    x[i] = std::exp(x[i] - mx);
+    x[i] = std::exp((x[i] - mx) * scale);
     sum += x[i];
   }
+  return sum;
+}
+
+void softmax_generic(float* x, int64_t n) {
+  const double sum = exp_sum_generic(x, n, 1.0f);
+  if (sum == 0.0) return;
   const float inv = float(1.0 / sum);
   for (int64_t i = 0; i < n; ++i) x[i] *= inv;
 }
@@ -301,6 +307,7 @@ constexpr KernelTable make_generic_table() {
   t.f16_rows_dot = f16_rows_dot_generic;
   t.f16_rows_weighted_sum = f16_rows_weighted_sum_generic;
   t.softmax = softmax_generic;
+  t.exp_sum = exp_sum_generic;
   t.swiglu = swiglu_generic;
   t.f16_rows_dot_heads = f16_rows_dot_heads_generic;
   t.f16_rows_weighted_sum_heads = f16_rows_weighted_sum_heads_generic;

@@ -219,6 +219,7 @@ void f16_rows_weighted_sum_heads(const uint16_t* rows, size_t stride, int64_t n,
   best_table().f16_rows_weighted_sum_heads(rows, stride, n, w, g, d, out);
 }
 void softmax(float* x, int64_t n) { best_table().softmax(x, n); }
+double exp_sum(float* x, int64_t n, float scale) { return best_table().exp_sum(x, n, scale); }
 void swiglu(const float* gate, const float* up, int64_t n, float* out) { best_table().swiglu(gate, up, n, out); }
 
 void dequantize_row(const Weight& w, int64_t r, float* out) {

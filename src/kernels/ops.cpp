@@ -221,6 +221,21 @@ void validate_attention(const AttentionParams& p) {
   }
 }
 
+namespace {
+
+// The scores are exp_sum's unnormalized weights: one division of the d outputs instead of n
+// of the weights (and no pass of its own over them). A query that sees nothing (every score
+// -inf; not possible in causal attention, where a query always sees its own key) gets zeros.
+void normalize_attention(double sum, int64_t d, float* out) {
+  const float inv = sum > 0.0 ? float(1.0 / sum) : 0.0f;
+  for (int64_t i = 0; i < d; ++i) out[i] *= inv;
+}
+
+// Query heads per exp_sum batch in attention_kv_group (their sums wait on the stack).
+constexpr int kMaxHeadsPerKvHead = 64;
+
+}  // namespace
+
 void attention_head(const float* q, const uint16_t* k_cache, const uint16_t* v_cache, int64_t pos, int64_t h,
                     const AttentionParams& p, float* scores, float* out) {
   const int64_t hd = p.head_dim;
@@ -232,9 +247,9 @@ void attention_head(const float* q, const uint16_t* k_cache, const uint16_t* v_c
   // One kernel call over all cached rows for each half: the query and then the output stay
   // in registers instead of going through memory once per row.
   f16_rows_dot(k_cache + first * row + kvh * hd, size_t(row), n, q, hd, scores);
-  for (int64_t t = 0; t < n; ++t) scores[t] *= p.scale;
-  softmax(scores, n);
+  const double sum = exp_sum(scores, n, p.scale);
   f16_rows_weighted_sum(v_cache + first * row + kvh * hd, size_t(row), n, scores, hd, out);
+  normalize_attention(sum, hd, out);
 }
 
 void attention_kv_group(const float* q, const uint16_t* k_cache, const uint16_t* v_cache, int64_t pos, int64_t kvh,
@@ -245,12 +260,14 @@ void attention_kv_group(const float* q, const uint16_t* k_cache, const uint16_t*
   const int64_t first = attention_first_pos(p, pos);
   const int64_t n = pos - first + 1;
   f16_rows_dot_heads(k_cache + first * row + kvh * hd, size_t(row), n, q, g, hd, scores);
-  for (int h = 0; h < g; ++h) {
-    float* s = scores + h * n;
-    for (int64_t t = 0; t < n; ++t) s[t] *= p.scale;
-    softmax(s, n);
+  double sums[kMaxHeadsPerKvHead];
+  for (int h0 = 0; h0 < g; h0 += kMaxHeadsPerKvHead) {
+    const int heads = std::min(g - h0, kMaxHeadsPerKvHead);
+    for (int h = 0; h < heads; ++h) sums[h] = exp_sum(scores + (h0 + h) * n, n, p.scale);
+    f16_rows_weighted_sum_heads(v_cache + first * row + kvh * hd, size_t(row), n, scores + h0 * n, heads, hd,
+                                out + h0 * hd);
+    for (int h = 0; h < heads; ++h) normalize_attention(sums[h], hd, out + (h0 + h) * hd);
   }
-  f16_rows_weighted_sum_heads(v_cache + first * row + kvh * hd, size_t(row), n, scores, g, hd, out);
 }
 
 void attention(const float* q, const uint16_t* k_cache, const uint16_t* v_cache, int64_t pos,

@@ -73,6 +73,9 @@ void rope(float* x, int64_t n_head, int64_t head_dim, int64_t pos, const RopePar
 // x ← exp(x - max) / Σ exp(x - max), in place. -inf entries become 0. If every entry is -inf
 // (nothing allowed) the result is all zeros rather than NaN.
 void softmax(float* x, int64_t n);
+// softmax(scale·x) without the division: x ← exp(scale·(x - max)), returning Σ x (0, with x all
+// zeros, when every entry is -inf). scale > 0.
+double exp_sum(float* x, int64_t n, float scale);
 
 // out = x · sigmoid(x)
 void silu(const float* x, int64_t n, float* out);

@@ -30,6 +30,10 @@ HEARTH_INLINE void with_count(int k, F&& f) {
 
 HEARTH_INLINE float h2f(uint16_t h) { return _cvtsh_ss(h); }
 
+HEARTH_INLINE __m256 load_f16x8(const uint16_t* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
 HEARTH_INLINE float hsum_ps(__m128 s) {
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
   s = _mm_add_ss(s, _mm_movehdup_ps(s));

@@ -379,7 +379,8 @@ TEST(Dot, F16RowHeadKernelsMatchGenericOnEveryIsa) {
   // The grouped-query forms: g heads' queries (or weights) against the same rows, for head
   // counts around the kernels' eight per pass and head sizes with and without a tail.
   const KernelTable& gt = generic_table();
-  for (int64_t d : {20, 64, 72, 128}) {
+  // 264: above the head size the score kernels interleave queries for (attention_f16.h).
+  for (int64_t d : {20, 64, 72, 128, 264}) {
     for (int g : {1, 3, 4, 7, 8, 9, 16}) {
       const int64_t n = 21, stride = 2 * d + 8;
       const auto qf = test::random_row(size_t(g * d), 4), wf = test::random_row(size_t(g * n), 5);
@@ -432,6 +433,42 @@ TEST(Dot, SoftmaxOnEveryIsaMatchesGeneric) {
     }
     std::vector<float> masked = {-inf, -inf, -inf};
     k.softmax(masked.data(), 3);
+    EXPECT_EQ(masked, std::vector<float>(3, 0.0f));
+  }
+}
+
+TEST(Dot, ExpSumOnEveryIsaMatchesGeneric) {
+  // softmax(scale·x) without its division, as attention uses it: the same inputs as above, at
+  // attention's scale (1/√64) and at 1, where it must be softmax times its sum.
+  const float inf = std::numeric_limits<float>::infinity();
+  const KernelTable& g = generic_table();
+  for (Isa isa : available_isas()) {
+    SCOPED_TRACE(isa_name(isa));
+    const KernelTable& k = table_for(isa);
+    for (float scale : {0.125f, 1.0f}) {
+      for (int64_t n : {1, 2, 7, 8, 9, 17, 100, 4097}) {
+        auto x = test::random_row(size_t(n), uint32_t(n) + 700);
+        for (int64_t i = 0; i < n; ++i) x[size_t(i)] *= 40.0f;
+        if (n > 4) x[size_t(n / 3)] = -inf;
+        std::vector<float> want(x), got(x), soft(x);
+        const double want_sum = g.exp_sum(want.data(), n, scale);
+        const double got_sum = k.exp_sum(got.data(), n, scale);
+        EXPECT_NEAR(got_sum, want_sum, 1e-6 * want_sum) << "n=" << n;
+        EXPECT_GE(got_sum, 1.0) << "n=" << n;  // the maximum itself gives exp(0) = 1
+        for (int64_t i = 0; i < n; ++i)
+          ASSERT_NEAR(got[size_t(i)], want[size_t(i)], 5e-7 * want[size_t(i)] + 1e-37) << "n=" << n << " i=" << i;
+        if (scale == 1.0f) {
+          k.softmax(soft.data(), n);
+          for (int64_t i = 0; i < n; ++i)
+            ASSERT_NEAR(soft[size_t(i)] * got_sum, got[size_t(i)], 1e-6 * got[size_t(i)] + 1e-37) << "n=" << n;
+        }
+        if (n > 4) {
+          EXPECT_EQ(got[size_t(n / 3)], 0.0f) << "n=" << n;
+        }
+      }
+    }
+    std::vector<float> masked = {-inf, -inf, -inf};
+    EXPECT_EQ(k.exp_sum(masked.data(), 3, 0.125f), 0.0);
     EXPECT_EQ(masked, std::vector<float>(3, 0.0f));
   }
 }
