@@ -28,10 +28,12 @@ HEARTH_INLINE void keep_in_register([[maybe_unused]] V& v) {
 #endif
 }
 
-// A head reads its slice of every cache row: d fp16 values, then `stride` further on the next
-// row's, the rest of each row being other heads'. The hardware prefetcher does not follow that
-// well and the loops below do little work per row, so each asks for the slice kPrefetchRows
-// rows further on. Decoding the synthetic 1.1B model (4 KV heads of 64, rows of 512 bytes) at
+// A head reads its d fp16 values of every cache row, `stride` apart. In a position-major cache
+// (each row all heads', as attention() and the tests lay it out, and the model's cache until
+// the twelfth session) the rest of each row is other heads', which the hardware prefetcher does
+// not follow well, and the loops below do little work per row, so each asks for the slice
+// kPrefetchRows rows further on. (The model's cache now keeps each head's rows together, where
+// the prefetch neither helped nor hurt measurably.) Decoding the synthetic 1.1B model (4 KV heads of 64, rows of 512 bytes) at
 // position 4000, alternated in one process: 23.0 t/s without, 32.7 with 32 rows ahead (31-33
 // for 8-96 rows); at position 1024, 43.2 against 48.5. The prefetch goes into L1: asked into
 // L2 only, which a one-thread loop over such rows liked best (154 -> 47 TSC cycles per row),

@@ -236,38 +236,49 @@ constexpr int kMaxHeadsPerKvHead = 64;
 
 }  // namespace
 
+void attention_head_rows(const float* q, const uint16_t* k_rows, const uint16_t* v_rows, size_t stride,
+                         int64_t pos, const AttentionParams& p, float* scores, float* out) {
+  const int64_t hd = p.head_dim;
+  const int64_t first = attention_first_pos(p, pos);
+  const int64_t n = pos - first + 1;
+  // One kernel call over all cached rows for each half: the query and then the output stay
+  // in registers instead of going through memory once per row.
+  f16_rows_dot(k_rows + size_t(first) * stride, stride, n, q, hd, scores);
+  const double sum = exp_sum(scores, n, p.scale);
+  f16_rows_weighted_sum(v_rows + size_t(first) * stride, stride, n, scores, hd, out);
+  normalize_attention(sum, hd, out);
+}
+
+void attention_kv_group_rows(const float* q, const uint16_t* k_rows, const uint16_t* v_rows, size_t stride,
+                             int64_t pos, const AttentionParams& p, float* scores, float* out) {
+  const int64_t hd = p.head_dim;
+  const int g = p.n_head / p.n_head_kv;
+  const int64_t first = attention_first_pos(p, pos);
+  const int64_t n = pos - first + 1;
+  f16_rows_dot_heads(k_rows + size_t(first) * stride, stride, n, q, g, hd, scores);
+  double sums[kMaxHeadsPerKvHead];
+  for (int h0 = 0; h0 < g; h0 += kMaxHeadsPerKvHead) {
+    const int heads = std::min(g - h0, kMaxHeadsPerKvHead);
+    for (int h = 0; h < heads; ++h) sums[h] = exp_sum(scores + (h0 + h) * n, n, p.scale);
+    f16_rows_weighted_sum_heads(v_rows + size_t(first) * stride, stride, n, scores + h0 * n, heads, hd,
+                                out + h0 * hd);
+    for (int h = 0; h < heads; ++h) normalize_attention(sums[h], hd, out + (h0 + h) * hd);
+  }
+}
+
 void attention_head(const float* q, const uint16_t* k_cache, const uint16_t* v_cache, int64_t pos, int64_t h,
                     const AttentionParams& p, float* scores, float* out) {
   const int64_t hd = p.head_dim;
-  const int64_t row = int64_t(p.n_head_kv) * hd;          // cache row stride (one position)
-  const int64_t kvh = h / (p.n_head / p.n_head_kv);        // GQA: heads share KV in groups
-  const int64_t first = attention_first_pos(p, pos);
-  const int64_t n = pos - first + 1;
-
-  // One kernel call over all cached rows for each half: the query and then the output stay
-  // in registers instead of going through memory once per row.
-  f16_rows_dot(k_cache + first * row + kvh * hd, size_t(row), n, q, hd, scores);
-  const double sum = exp_sum(scores, n, p.scale);
-  f16_rows_weighted_sum(v_cache + first * row + kvh * hd, size_t(row), n, scores, hd, out);
-  normalize_attention(sum, hd, out);
+  const int64_t row = int64_t(p.n_head_kv) * hd;    // cache row stride (one position)
+  const int64_t kvh = h / (p.n_head / p.n_head_kv);  // GQA: heads share KV in groups
+  attention_head_rows(q, k_cache + kvh * hd, v_cache + kvh * hd, size_t(row), pos, p, scores, out);
 }
 
 void attention_kv_group(const float* q, const uint16_t* k_cache, const uint16_t* v_cache, int64_t pos, int64_t kvh,
                         const AttentionParams& p, float* scores, float* out) {
   const int64_t hd = p.head_dim;
-  const int64_t row = int64_t(p.n_head_kv) * hd;
-  const int g = p.n_head / p.n_head_kv;
-  const int64_t first = attention_first_pos(p, pos);
-  const int64_t n = pos - first + 1;
-  f16_rows_dot_heads(k_cache + first * row + kvh * hd, size_t(row), n, q, g, hd, scores);
-  double sums[kMaxHeadsPerKvHead];
-  for (int h0 = 0; h0 < g; h0 += kMaxHeadsPerKvHead) {
-    const int heads = std::min(g - h0, kMaxHeadsPerKvHead);
-    for (int h = 0; h < heads; ++h) sums[h] = exp_sum(scores + (h0 + h) * n, n, p.scale);
-    f16_rows_weighted_sum_heads(v_cache + first * row + kvh * hd, size_t(row), n, scores + h0 * n, heads, hd,
-                                out + h0 * hd);
-    for (int h = 0; h < heads; ++h) normalize_attention(sums[h], hd, out + (h0 + h) * hd);
-  }
+  attention_kv_group_rows(q, k_cache + kvh * hd, v_cache + kvh * hd, size_t(p.n_head_kv) * size_t(hd), pos, p,
+                          scores, out);
 }
 
 void attention(const float* q, const uint16_t* k_cache, const uint16_t* v_cache, int64_t pos,

@@ -9,6 +9,7 @@
 // validate_rope / validate_attention.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace hearth::kernels {
@@ -126,6 +127,15 @@ void attention_head(const float* q, const uint16_t* k_cache, const uint16_t* v_c
 // them. scores: at least (n_head / n_head_kv)·(pos + 1) floats.
 void attention_kv_group(const float* q, const uint16_t* k_cache, const uint16_t* v_cache, int64_t pos, int64_t kvh,
                         const AttentionParams& p, float* scores, float* out);
+
+// The same two over one KV head's cached rows wherever they are: position t's head_dim K values
+// at k_rows + t·stride, its V values at v_rows + t·stride. (The functions above are these with
+// k_cache + kvh·head_dim and a stride of n_head_kv·head_dim; the model's cache keeps each head's
+// rows together, stride head_dim: model/model.h, KvCache.)
+void attention_head_rows(const float* q, const uint16_t* k_rows, const uint16_t* v_rows, size_t stride,
+                         int64_t pos, const AttentionParams& p, float* scores, float* out);
+void attention_kv_group_rows(const float* q, const uint16_t* k_rows, const uint16_t* v_rows, size_t stride,
+                             int64_t pos, const AttentionParams& p, float* scores, float* out);
 
 // attention_head for every head: q and out are [n_head][head_dim].
 void attention(const float* q, const uint16_t* k_cache, const uint16_t* v_cache, int64_t pos,

@@ -11,6 +11,7 @@ KvCache make_kv_cache(const Model& m, int64_t n_ctx) {
   KvCache kv;
   kv.n_ctx = n_ctx;
   kv.n_embd_kv = hp.n_embd_kv();
+  kv.head_dim = hp.head_dim;
   const size_t per_layer = static_cast<size_t>(n_ctx * kv.n_embd_kv);
   kv.memory = std::make_unique<HugePageBuffer>(2 * static_cast<size_t>(hp.n_layer) * per_layer * sizeof(uint16_t));
   auto* base = reinterpret_cast<uint16_t*>(kv.memory->data());

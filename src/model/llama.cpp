@@ -101,8 +101,10 @@ void forward_llama_batch(const Model& m, std::span<const BatchToken> batch, Cont
       KvCache& kv = *batch[i].kv;
       kernels::rope_apply(q + i * n_q, hp.n_head, head_dim, s.rope.data() + i * n_rot, rope);
       kernels::rope_apply(k + i * n_kv, hp.n_head_kv, head_dim, s.rope.data() + i * n_rot, rope);
-      kernels::fp32_to_fp16_row(k + i * n_kv, kv.k[l].data() + pos * n_kv, n_kv);
-      kernels::fp32_to_fp16_row(v + i * n_kv, kv.v[l].data() + pos * n_kv, n_kv);
+      for (int64_t h = 0; h < hp.n_head_kv; ++h) {
+        kernels::fp32_to_fp16_row(k + i * n_kv + h * head_dim, kv.k_rows(l, h) + pos * head_dim, head_dim);
+        kernels::fp32_to_fp16_row(v + i * n_kv + h * head_dim, kv.v_rows(l, h) + pos * head_dim, head_dim);
+      }
     }
 
     // Causal attention of each row over its own cache. With grouped-query attention the jobs
@@ -112,6 +114,7 @@ void forward_llama_batch(const Model& m, std::span<const BatchToken> batch, Cont
     // is computed the same whether it is evaluated alone or batched with others.
     const bool by_kv_head = hp.n_head > hp.n_head_kv;
     const int64_t per_row = by_kv_head ? hp.n_head_kv : hp.n_head;
+    const size_t stride = static_cast<size_t>(head_dim);  // a KV head's rows are contiguous (KvCache)
     pool.run([&](int ith, int nth) {
       float* scores = s.attn_scores.data() + static_cast<size_t>(ith) * scores_per_thread;
       for (int64_t job = ith; job < n * per_row; job += nth) {
@@ -119,11 +122,11 @@ void forward_llama_batch(const Model& m, std::span<const BatchToken> batch, Cont
         const KvCache& kv = *batch[i].kv;
         if (by_kv_head) {
           const int64_t h0 = h * (hp.n_head / hp.n_head_kv);  // the first query head of KV head h
-          kernels::attention_kv_group(q + i * n_q + h0 * head_dim, kv.k[l].data(), kv.v[l].data(), batch[i].pos, h,
-                                      ap, scores, s.att_out.data() + i * n_q + h0 * head_dim);
+          kernels::attention_kv_group_rows(q + i * n_q + h0 * head_dim, kv.k_rows(l, h), kv.v_rows(l, h), stride,
+                                           batch[i].pos, ap, scores, s.att_out.data() + i * n_q + h0 * head_dim);
         } else {
-          kernels::attention_head(q + i * n_q + h * head_dim, kv.k[l].data(), kv.v[l].data(), batch[i].pos, h, ap,
-                                  scores, s.att_out.data() + i * n_q + h * head_dim);
+          kernels::attention_head_rows(q + i * n_q + h * head_dim, kv.k_rows(l, h), kv.v_rows(l, h), stride,
+                                       batch[i].pos, ap, scores, s.att_out.data() + i * n_q + h * head_dim);
         }
       }
     });

@@ -48,15 +48,24 @@ struct ContextOptions {
   int64_t n_batch = 512; // tokens evaluated per forward call when a prompt is longer
 };
 
-// The KV cache of one sequence: per layer, K and V as F16, [n_ctx][n_head_kv * head_dim].
+// The KV cache of one sequence: per layer, K and V as F16, [n_head_kv][n_ctx][head_dim]. Each
+// KV head's rows are together, so attention, which reads one head's rows from the first
+// position to the last, streams through memory instead of taking head_dim of every n_embd_kv
+// values (position-major, [n_ctx][n_head_kv][head_dim], the prefetcher follows such slices
+// poorly: one thread's attention of a 1.1B decode step at position 8000 took 17.5 against 12.6
+// ms; docs/engine.md).
 struct KvCache {
   int64_t n_ctx = 0;
   int64_t n_embd_kv = 0;
-  std::vector<std::span<uint16_t>> k, v;  // one [n_ctx][n_embd_kv] F16 buffer per layer
+  int64_t head_dim = 0;
+  std::vector<std::span<uint16_t>> k, v;  // one [n_head_kv][n_ctx][head_dim] F16 buffer per layer
+  // Layer l's K (or V) rows of KV head h: position t's head_dim values at t·head_dim.
+  uint16_t* k_rows(size_t l, int64_t h) const { return k[l].data() + h * n_ctx * head_dim; }
+  uint16_t* v_rows(size_t l, int64_t h) const { return v[l].data() + h * n_ctx * head_dim; }
   // The memory of all of them: anonymous, zero-filled, on 2 MiB pages where the kernel gives
-  // them (util/mmap.h). Attention reads each head's slice of every cached row, and with 4 KiB
-  // pages the page walks slow those reads down (the 1.1B model decoding at position 4000: 29.4
-  // against 34.3 tokens/s; docs/engine.md).
+  // them (util/mmap.h). Attention reads a head's rows of thousands of positions per token, and
+  // with 4 KiB pages the page walks slowed those reads down (the 1.1B model decoding at
+  // position 4000, position-major cache: 29.4 against 34.3 tokens/s; docs/engine.md).
   std::unique_ptr<HugePageBuffer> memory;
 };
 

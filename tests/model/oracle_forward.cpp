@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdio>
@@ -122,10 +123,17 @@ void write_kv_npy(const model::KvCache& kv, int64_t n, const std::string& path) 
   const uint16_t len = static_cast<uint16_t>(header.size());
   out.write(reinterpret_cast<const char*>(&len), 2);  // little-endian hosts only (x86-64, ARM64)
   out.write(header.data(), static_cast<std::streamsize>(header.size()));
-  const size_t row = static_cast<size_t>(n * kv.n_embd_kv);
+  // The oracle wants position-major rows; the cache keeps each KV head's rows together.
+  const int64_t n_head_kv = kv.n_embd_kv / kv.head_dim;
+  std::vector<uint16_t> rows(static_cast<size_t>(n * kv.n_embd_kv));
   for (size_t l = 0; l < n_layer; ++l) {
-    out.write(reinterpret_cast<const char*>(kv.k[l].data()), static_cast<std::streamsize>(row * 2));
-    out.write(reinterpret_cast<const char*>(kv.v[l].data()), static_cast<std::streamsize>(row * 2));
+    for (bool is_v : {false, true}) {
+      for (int64_t t = 0; t < n; ++t)
+        for (int64_t h = 0; h < n_head_kv; ++h)
+          std::copy_n((is_v ? kv.v_rows(l, h) : kv.k_rows(l, h)) + t * kv.head_dim, kv.head_dim,
+                      rows.begin() + (t * n_head_kv + h) * kv.head_dim);
+      out.write(reinterpret_cast<const char*>(rows.data()), static_cast<std::streamsize>(rows.size() * 2));
+    }
   }
   if (!out) throw std::runtime_error(path + ": write failed");
 }
