@@ -97,8 +97,8 @@ using F16RowsSumHeadsFn = void (*)(const uint16_t* rows, size_t stride, int64_t 
 // x ← softmax(x) over n values (attention scores; -inf entries become 0).
 using SoftmaxFn = void (*)(float* x, int64_t n);
 // softmax(scale·x) without its division: x ← exp(scale·(x - max x)), returning Σ x (in double;
-// 0 when every x is -inf, which become 0). scale > 0. Attention divides its n-fold weighted sum
-// instead of the n weights, and folds the 1/√d of the scores in here.
+// 0 when every x is -inf, which become 0). scale > 0. Attention divides its weighted sum (d
+// values) by that instead of dividing the n weights, and folds the 1/√d of the scores in here.
 using ExpSumFn = double (*)(float* x, int64_t n, float scale);
 // out[i] = silu(gate[i]) · up[i] (the SwiGLU feed-forward); out may alias gate or up.
 using SwigluFn = void (*)(const float* gate, const float* up, int64_t n, float* out);
