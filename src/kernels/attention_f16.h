@@ -17,17 +17,6 @@
 namespace hearth::kernels {
 namespace {
 
-// Keeps a value in a register: GCC folds a load into every instruction that uses the value, so
-// a query vector shared by K rows would be loaded K times.
-template <typename V>
-HEARTH_INLINE void keep_in_register([[maybe_unused]] V& v) {
-#if defined(__AVX512F__)
-  __asm__("" : "+v"(v));
-#elif defined(__AVX__)
-  __asm__("" : "+x"(v));
-#endif
-}
-
 // A head reads its d fp16 values of every cache row, `stride` apart. In a position-major cache
 // (each row all heads', as attention() and the tests lay it out, and the model's cache until
 // the twelfth session) the rest of each row is other heads', which the hardware prefetcher does

@@ -44,15 +44,6 @@ namespace {
 HEARTH_INLINE __m512i load512(const void* p) { return _mm512_loadu_si512(p); }
 HEARTH_INLINE __m128i load128(const void* p) { return _mm_loadu_si128(static_cast<const __m128i*>(p)); }
 
-// Keeps v in a register. GCC folds a load into every instruction that uses it, so a value
-// used twice is loaded twice; on Zen 4 a 64-byte load takes the L1's whole cycle, and in the
-// two-row kernel those repeated loads were the bottleneck (35 -> 29 cycles per group).
-template <typename V>
-HEARTH_INLINE void keep_in_register([[maybe_unused]] V& v) {
-#if defined(__AVX512F__)  // (not when the tests compile this file against an emulation)
-  __asm__("" : "+v"(v));
-#endif
-}
 
 // Word indices (for VPERMW / VPERMT2W) of 32 int16 lanes, built once per call.
 struct WordIndex {
