@@ -406,18 +406,24 @@ TEST(Dot, F16RowHeadKernelsMatchGenericOnEveryIsa) {
   }
 }
 
+// n attention scores spread so that some fall below exp's float range (-87), and for n > 4
+// one -inf (masked) at n / 3, which must come out as 0.
+std::vector<float> spread_scores(int64_t n, uint32_t seed) {
+  auto x = test::random_row(size_t(n), seed);
+  for (float& v : x) v *= 40.0f;
+  if (n > 4) x[size_t(n / 3)] = -std::numeric_limits<float>::infinity();
+  return x;
+}
+
 TEST(Dot, SoftmaxOnEveryIsaMatchesGeneric) {
-  // Lengths with every tail of a vector; scores spread so that some fall below exp's float
-  // range (-87) and some are -inf (masked), which must come out as 0.
+  // Lengths with every tail of a vector (spread_scores).
   const float inf = std::numeric_limits<float>::infinity();
   const KernelTable& g = generic_table();
   for (Isa isa : available_isas()) {
     SCOPED_TRACE(isa_name(isa));
     const KernelTable& k = table_for(isa);
     for (int64_t n : {1, 2, 3, 5, 7, 8, 9, 15, 16, 17, 31, 100, 1000, 4097}) {
-      auto x = test::random_row(size_t(n), uint32_t(n) + 300);
-      for (int64_t i = 0; i < n; ++i) x[size_t(i)] *= 40.0f;
-      if (n > 4) x[size_t(n / 3)] = -inf;
+      const auto x = spread_scores(n, uint32_t(n) + 300);
       std::vector<float> want(x), got(x);
       g.softmax(want.data(), n);
       k.softmax(got.data(), n);
@@ -438,8 +444,9 @@ TEST(Dot, SoftmaxOnEveryIsaMatchesGeneric) {
 }
 
 TEST(Dot, ExpSumOnEveryIsaMatchesGeneric) {
-  // softmax(scale·x) without its division, as attention uses it: the same inputs as above, at
-  // attention's scale (1/√64) and at 1, where it must be softmax times its sum.
+  // softmax(scale·x) without its division, as attention uses it: inputs like the softmax
+  // test's (spread_scores), at attention's scale (1/√64) and at 1, where it must be softmax
+  // times its sum.
   const float inf = std::numeric_limits<float>::infinity();
   const KernelTable& g = generic_table();
   for (Isa isa : available_isas()) {
@@ -447,9 +454,7 @@ TEST(Dot, ExpSumOnEveryIsaMatchesGeneric) {
     const KernelTable& k = table_for(isa);
     for (float scale : {0.125f, 1.0f}) {
       for (int64_t n : {1, 2, 7, 8, 9, 17, 100, 4097}) {
-        auto x = test::random_row(size_t(n), uint32_t(n) + 700);
-        for (int64_t i = 0; i < n; ++i) x[size_t(i)] *= 40.0f;
-        if (n > 4) x[size_t(n / 3)] = -inf;
+        const auto x = spread_scores(n, uint32_t(n) + 700);
         std::vector<float> want(x), got(x), soft(x);
         const double want_sum = g.exp_sum(want.data(), n, scale);
         const double got_sum = k.exp_sum(got.data(), n, scale);
