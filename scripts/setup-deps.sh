@@ -14,8 +14,9 @@ PACKAGES=(
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # portable AVX-512 for testing the AVX-512 kernels on CPUs without it (header-only);
-  # the ARM64 cross compiler that checks the NEON kernels compile (scripts/check-arm64-kernels.sh)
-  libsimde-dev g++-aarch64-linux-gnu
+  # the ARM64 cross compiler and user-mode emulator that build and run the kernel tests for
+  # ARM64 (scripts/test-arm64-kernels.sh; GoogleTest's sources come with libgtest-dev)
+  libsimde-dev g++-aarch64-linux-gnu qemu-user googletest
   # test oracles (never used at run time)
   python3 python3-numpy python3-jinja2
   # knowledge-base test fixtures and corpora (DOCX writer; Debian manuals read in place)

@@ -79,7 +79,9 @@ inline int expect_kernels_match_generic(const KernelTable& k, std::initializer_l
         const double tol = 2e-5 * scale + 1e-6;
         const float want = g.vec_dot[int(t)](n, w.data(), gacts.data() + tok * gstride);
         EXPECT_NEAR(k.vec_dot[int(t)](n, w.data(), a), want, tol) << "n=" << n << " token " << tok;
-        if (tok == 0) EXPECT_NEAR(dot1(n, w.data(), one.data()), want, tol) << "one-token kernel, n=" << n;
+        if (tok == 0) {
+          EXPECT_NEAR(dot1(n, w.data(), one.data()), want, tol) << "one-token kernel, n=" << n;
+        }
         if (k.vec_dot4[int(t)] != nullptr) {
           EXPECT_NEAR(four[tok], want, tol) << "4-token kernel, n=" << n;
         }

@@ -89,31 +89,48 @@ Ref reference_dot(const std::vector<float>& w, const std::vector<float>& a) {
   return r;
 }
 
-TEST(Cpu, FeaturesMatchProcCpuinfo) {
-  const CpuFeatures& f = cpu_features();
-#if defined(__x86_64__) && defined(__linux__)
-  FILE* fp = std::fopen("/proc/cpuinfo", "r");
-  ASSERT_NE(fp, nullptr);
+// The line of /proc/cpuinfo that lists the CPU's features ("flags" on x86-64, "Features" on
+// ARM64), with a space at each end so that a flag can be found as " name "; empty if absent.
+std::string cpuinfo_flags(const char* key) {
   std::string flags;
+  FILE* fp = std::fopen("/proc/cpuinfo", "r");
+  if (fp == nullptr) return flags;
   char line[8192];
   while (std::fgets(line, sizeof line, fp))
-    if (std::strncmp(line, "flags", 5) == 0) {
-      flags = std::string(" ") + (std::strchr(line, ':') + 1);
+    if (std::strncmp(line, key, std::strlen(key)) == 0 && std::strchr(line, ':') != nullptr) {
+      flags = std::string(" ") + (std::strchr(line, ':') + 1) + " ";
       break;
     }
   std::fclose(fp);
   for (char& c : flags)
     if (c == '\n') c = ' ';
+  return flags;
+}
+
+TEST(Cpu, FeaturesMatchProcCpuinfo) {
+#if defined(__linux__) && (defined(__x86_64__) || defined(__aarch64__))
+  const CpuFeatures& f = cpu_features();
+#if defined(__x86_64__)
+  const std::string flags = cpuinfo_flags("flags");
+#else
+  const std::string flags = cpuinfo_flags("Features");
+#endif
+  // Under qemu-user, /proc/cpuinfo is the host's and describes another architecture.
+  if (flags.empty()) GTEST_SKIP() << "/proc/cpuinfo has no feature line for this architecture (emulated?)";
   auto has = [&](const char* flag) { return flags.find(std::string(" ") + flag + " ") != std::string::npos; };
+#if defined(__x86_64__)
   EXPECT_EQ(f.avx2, has("avx2"));
   EXPECT_EQ(f.fma, has("fma"));
   EXPECT_EQ(f.f16c, has("f16c"));
   EXPECT_EQ(f.avx512f, has("avx512f"));
   EXPECT_EQ(f.avx512bw, has("avx512bw"));
   EXPECT_EQ(f.avx512vnni, has("avx512_vnni"));
+#else
+  EXPECT_EQ(f.dotprod, has("asimddp"));
+#endif
   std::printf("  cpu: %s; kernels: %s\n", cpu_features_string(f).c_str(), isa_name());
 #else
-  GTEST_SKIP() << "/proc/cpuinfo comparison is for x86-64 Linux";
+  GTEST_SKIP() << "/proc/cpuinfo comparison is for x86-64 and ARM64 Linux";
 #endif
 }
 
