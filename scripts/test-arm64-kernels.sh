@@ -76,9 +76,11 @@ if ! cmp -s "$out/build.ninja.new" "$out/build.ninja" 2>/dev/null; then mv "$out
 ninja -C "$out" kernel_tests
 
 status=0
-for cpu in max cortex-a53; do
-  echo "test-arm64-kernels: running the kernel tests on an emulated ARM64 CPU ($cpu)"
-  if ! QEMU_CPU=$cpu "$qemu" "$out/kernel_tests" --gtest_brief=1; then
+# Each CPU with the best kernel table it must be given (checked by Dispatch.AvailableIsasAndSelection).
+for cpu_isa in max:neon-dotprod cortex-a53:neon; do
+  cpu=${cpu_isa%%:*}
+  echo "test-arm64-kernels: running the kernel tests on an emulated ARM64 CPU ($cpu, kernels ${cpu_isa##*:})"
+  if ! QEMU_CPU=$cpu HEARTH_TEST_EXPECT_BEST_ISA=${cpu_isa##*:} "$qemu" "$out/kernel_tests" --gtest_brief=1; then
     echo "test-arm64-kernels: kernel tests failed on the emulated $cpu" >&2
     status=1
   fi

@@ -147,6 +147,23 @@ TEST(Dispatch, AvailableIsasAndSelection) {
   } else {
     EXPECT_STREQ(isa_name(), env);
   }
+  // scripts/test-arm64-kernels.sh names the best path each emulated CPU must get, so a table
+  // that is never handed out (or handed to a CPU without its instructions) fails there.
+  if (const char* want = std::getenv("HEARTH_TEST_EXPECT_BEST_ISA"); want != nullptr && *want != '\0') {
+    EXPECT_STREQ(isa_name(best_table().isa), want);
+  }
+#if defined(__aarch64__)
+  const bool dotprod_offered = std::find(isas.begin(), isas.end(), Isa::neon_dotprod) != isas.end();
+  EXPECT_EQ(dotprod_offered, cpu_features().dotprod);
+  if (!cpu_features().dotprod) {
+    try {
+      table_for(Isa::neon_dotprod);
+      FAIL() << "neon-dotprod must be refused on a CPU without the dot-product instructions";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("asimddp"), std::string::npos) << e.what();
+    }
+  }
+#endif
 #if defined(__x86_64__)
   try {
     table_for(Isa::neon);

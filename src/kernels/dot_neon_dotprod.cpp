@@ -1,0 +1,347 @@
+// ARM64 kernels with the dot-product extension (SDOT, ARMv8.2-A+dotprod: Cortex-A55/A75 and
+// later, Apple M1 and later, Neoverse N1/V1, Graviton 2 and later). This file is compiled with
+// -march=armv8.2-a+dotprod and its table is only handed out when the CPU reports asimddp
+// (util/cpu.h), so the same binary still runs on ARMv8.0 (Raspberry Pi 4, Cortex-A53/A72).
+//
+// SDOT adds four int8×int8 products into each int32 lane: one instruction per 16 weight
+// values against the base table's two widening multiplies and two pairwise adds, so the
+// integer part of a 32-value block is two instructions. The table starts from the NEON one
+// (quantizers, attention, softmax) and replaces the dot products of the common types: Q4_0 and
+// Q8_0 against Q8A, Q4_K, Q5_K and Q6_K against Q8_K (the tensors of Q4_0, Q8_0, Q4_K_M and
+// Q5_K_M files), each for one row and one token, two rows of one token (decode), one row of
+// four tokens and two rows of two or four tokens (prompts, several sequences decoding).
+//
+// Every kernel is one template over R weight rows and T activation rows; each (row, token)
+// pair goes through the same instructions in the same order whatever R and T are, so the
+// two-row kernel gives each row exactly the one-row kernel's result (VecDot2Fn's contract).
+#include <array>
+
+#include "kernels/dispatch.h"
+#include "kernels/quant.h"
+#include "kernels/simd_neon.h"
+
+#if !defined(__ARM_FEATURE_DOTPROD)
+#error "dot_neon_dotprod.cpp must be compiled with -march=armv8.2-a+dotprod (see src/kernels/CMakeLists.txt)"
+#endif
+
+namespace hearth::kernels {
+
+using gguf::TensorType;
+
+namespace {
+
+using neon::h2f;
+
+// ---- 32-value blocks against Q8A --------------------------------------------------------------
+
+// The weights of one 32-value block as two int8 vectors (values 0-15 and 16-31) and its scale.
+// Q4_0's values are kept in [0, 15]: its -8 offset is applied once per block through the
+// activation block's s = da·Σ qa (quant.h: Σ dw (q - 8) da qa = dw·da·Σ q qa - 8·dw·s).
+struct Block32 {
+  int8x16_t lo, hi;
+  float d;
+};
+
+HEARTH_INLINE Block32 load_block(const BlockQ4_0& b) {
+  const uint8x16_t v = vld1q_u8(b.qs);
+  return {vreinterpretq_s8_u8(vandq_u8(v, vdupq_n_u8(0x0f))), vreinterpretq_s8_u8(vshrq_n_u8(v, 4)), h2f(b.d)};
+}
+HEARTH_INLINE Block32 load_block(const BlockQ8_0& b) { return {vld1q_s8(b.qs), vld1q_s8(b.qs + 16), h2f(b.d)}; }
+
+// out[r·T + t] = dot(row r, activation row t) for Q4_0 (Offset = true) or Q8_0. Blocks go in
+// pairs into two sets of accumulators, so consecutive blocks' FMAs do not wait on each other.
+template <typename Block, bool Offset, int R, int T>
+HEARTH_INLINE void dot_blocks32(int64_t n, const std::array<const Block*, R>& w, const std::array<const BlockQ8A*, T>& a,
+                                float* out) {
+  float32x4_t acc[2][R][T];
+  float off[R][T];  // Σ dw·s (Q4_0's offset term)
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < T; ++t) {
+      acc[0][r][t] = acc[1][r][t] = vdupq_n_f32(0);
+      off[r][t] = 0;
+    }
+  const int64_t nb = n / QK;
+  auto step = [&](int64_t i, int set) {
+    Block32 b[R];
+    for (int r = 0; r < R; ++r) b[r] = load_block(w[r][i]);
+    for (int t = 0; t < T; ++t) {
+      const int8x16_t a0 = vld1q_s8(a[t][i].qs), a1 = vld1q_s8(a[t][i].qs + 16);
+      for (int r = 0; r < R; ++r) {
+        const int32x4_t p = vdotq_s32(vdotq_s32(vdupq_n_s32(0), b[r].lo, a0), b[r].hi, a1);
+        acc[set][r][t] = vfmaq_n_f32(acc[set][r][t], vcvtq_f32_s32(p), b[r].d * a[t][i].d);
+        if constexpr (Offset) off[r][t] += b[r].d * a[t][i].s;
+      }
+    }
+  };
+  int64_t i = 0;
+  for (; i + 2 <= nb; i += 2) {
+    step(i, 0);
+    step(i + 1, 1);
+  }
+  if (i < nb) step(i, 0);
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < T; ++t) {
+      const float s = vaddvq_f32(vaddq_f32(acc[0][r][t], acc[1][r][t]));
+      out[r * T + t] = Offset ? s - 8.0f * off[r][t] : s;
+    }
+}
+
+// ---- K-quants against Q8_K --------------------------------------------------------------------
+
+// A super-block's 32-value sub-block scales as four int32 vectors, each holding two sub-blocks'
+// scales twice: [sc0 sc0 sc1 sc1], [sc2 sc2 sc3 sc3], ... — the layout lane_pairs() below
+// gives the sub-blocks' sums in.
+struct PairScales {
+  int32x4_t v[4];
+};
+HEARTH_INLINE PairScales pair_scales(const uint8_t sc[8]) {
+  const uint8x8_t s = vld1_u8(sc);
+  const int16x8_t lo = vreinterpretq_s16_u16(vmovl_u8(vzip1_u8(s, s)));  // sc0 sc0 sc1 sc1 sc2 sc2 sc3 sc3
+  const int16x8_t hi = vreinterpretq_s16_u16(vmovl_u8(vzip2_u8(s, s)));
+  return {{vmovl_s16(vget_low_s16(lo)), vmovl_high_s16(lo), vmovl_s16(vget_low_s16(hi)), vmovl_high_s16(hi)}};
+}
+
+// Two sub-blocks' SDOT partial sums (four lanes each) → [a0+a1, a2+a3, b0+b1, b2+b3]: each
+// lane pair belongs to one sub-block, matching pair_scales().
+HEARTH_INLINE int32x4_t lane_pairs(int32x4_t a, int32x4_t b) { return vpaddq_s32(a, b); }
+
+// Σ m_j · (bsums[2j] + bsums[2j+1]) over the eight sub-blocks, as an int32 vector to be summed.
+HEARTH_INLINE int32x4_t min_sums(const int16x8_t m, const BlockQ8_K& a) {
+  const int16x8_t bs = vpaddq_s16(vld1q_s16(a.bsums), vld1q_s16(a.bsums + 8));
+  return vmlal_high_s16(vmull_s16(vget_low_s16(m), vget_low_s16(bs)), m, bs);
+}
+
+// Q4_K (High = false) or Q5_K (High = true): sub-blocks 2k and 2k+1 are the low and high
+// nibbles of qs[32k .. 32k+32); Q5_K's fifth bit of value l of sub-block j is bit j of qh[l].
+template <typename BlockK, bool High, int R, int T>
+HEARTH_INLINE void dot_q45_K(int64_t n, const std::array<const BlockK*, R>& w, const std::array<const BlockQ8_K*, T>& a,
+                             float* out) {
+  float32x4_t acc[R][T];
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < T; ++t) acc[r][t] = vdupq_n_f32(0);
+  const uint8x16_t low4 = vdupq_n_u8(0x0f), bit4 = vdupq_n_u8(0x10);
+  for (int64_t i = 0; i < n / QK_K; ++i) {
+    PairScales sc[R];
+    int16x8_t mins[R];
+    float d[R], dmin[R];
+    for (int r = 0; r < R; ++r) {
+      uint8_t s8[8], m8[8];
+      neon::unpack_scales_k4(w[r][i].scales, s8, m8);
+      sc[r] = pair_scales(s8);
+      mins[r] = vreinterpretq_s16_u16(vmovl_u8(vld1_u8(m8)));
+      d[r] = h2f(w[r][i].d);
+      dmin[r] = h2f(w[r][i].dmin);
+    }
+    int32x4_t isum[R][T];
+    for (int r = 0; r < R; ++r)
+      for (int t = 0; t < T; ++t) isum[r][t] = vdupq_n_s32(0);
+    for (int k = 0; k < 4; ++k) {
+      int8x16_t q[R][4];  // sub-block 2k (values 0-15, 16-31), sub-block 2k+1 (the same)
+      for (int r = 0; r < R; ++r) {
+        const uint8x16_t v0 = vld1q_u8(w[r][i].qs + 32 * k), v1 = vld1q_u8(w[r][i].qs + 32 * k + 16);
+        uint8x16_t lo0 = vandq_u8(v0, low4), lo1 = vandq_u8(v1, low4);
+        uint8x16_t hi0 = vshrq_n_u8(v0, 4), hi1 = vshrq_n_u8(v1, 4);
+        if constexpr (High) {
+          // Bits 2k and 2k+1 of qh moved to bit 4 (a negative count shifts right).
+          const uint8x16_t h0 = vld1q_u8(w[r][i].qh), h1 = vld1q_u8(w[r][i].qh + 16);
+          const int8x16_t to_lo = vdupq_n_s8(int8_t(4 - 2 * k)), to_hi = vdupq_n_s8(int8_t(3 - 2 * k));
+          lo0 = vorrq_u8(lo0, vandq_u8(vshlq_u8(h0, to_lo), bit4));
+          lo1 = vorrq_u8(lo1, vandq_u8(vshlq_u8(h1, to_lo), bit4));
+          hi0 = vorrq_u8(hi0, vandq_u8(vshlq_u8(h0, to_hi), bit4));
+          hi1 = vorrq_u8(hi1, vandq_u8(vshlq_u8(h1, to_hi), bit4));
+        }
+        q[r][0] = vreinterpretq_s8_u8(lo0);
+        q[r][1] = vreinterpretq_s8_u8(lo1);
+        q[r][2] = vreinterpretq_s8_u8(hi0);
+        q[r][3] = vreinterpretq_s8_u8(hi1);
+      }
+      for (int t = 0; t < T; ++t) {
+        const int8_t* qa = a[t][i].qs + 64 * k;
+        const int8x16_t a0 = vld1q_s8(qa), a1 = vld1q_s8(qa + 16), a2 = vld1q_s8(qa + 32), a3 = vld1q_s8(qa + 48);
+        for (int r = 0; r < R; ++r) {
+          const int32x4_t lo = vdotq_s32(vdotq_s32(vdupq_n_s32(0), q[r][0], a0), q[r][1], a1);
+          const int32x4_t hi = vdotq_s32(vdotq_s32(vdupq_n_s32(0), q[r][2], a2), q[r][3], a3);
+          isum[r][t] = vmlaq_s32(isum[r][t], lane_pairs(lo, hi), sc[r].v[k]);
+        }
+      }
+    }
+    for (int t = 0; t < T; ++t)
+      for (int r = 0; r < R; ++r) {
+        const float da = a[t][i].d;
+        acc[r][t] = vfmaq_n_f32(acc[r][t], vcvtq_f32_s32(isum[r][t]), d[r] * da);
+        acc[r][t] = vfmsq_n_f32(acc[r][t], vcvtq_f32_s32(min_sums(mins[r], a[t][i])), dmin[r] * da);
+      }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < T; ++t) out[r * T + t] = vaddvq_f32(acc[r][t]);
+}
+
+// Q6_K: 16 sub-blocks of 16 values, q in [0, 63] with offset -32 and int8 scales. Value
+// l + 32k of a half (l < 32) has its low 4 bits in ql[l + 32·(k & 1)] (low nibble for k < 2)
+// and its high 2 bits in bits 2k, 2k+1 of qh[l]; it belongs to sub-block 2k + l / 16 of the
+// half. The offset is applied as -32·Σ sc_j·bsums_j (Q8_K's sums of 16 are exactly the
+// sub-blocks), which keeps the values in [0, 63] for SDOT.
+template <int R, int T>
+HEARTH_INLINE void dot_q6_K(int64_t n, const std::array<const BlockQ6_K*, R>& w, const std::array<const BlockQ8_K*, T>& a,
+                            float* out) {
+  float32x4_t acc[R][T];
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < T; ++t) acc[r][t] = vdupq_n_f32(0);
+  const uint8x16_t low4 = vdupq_n_u8(0x0f), two = vdupq_n_u8(0x30);
+  for (int64_t i = 0; i < n / QK_K; ++i) {
+    int32x4_t sc[R][8];  // [sc_2k sc_2k sc_2k+1 sc_2k+1] for pair k of the 16 sub-blocks
+    int16x8_t sc16[R][2];
+    float d[R];
+    for (int r = 0; r < R; ++r) {
+      const int8x16_t s = vld1q_s8(w[r][i].scales);
+      sc16[r][0] = vmovl_s8(vget_low_s8(s));
+      sc16[r][1] = vmovl_high_s8(s);
+      const int16x8_t z0 = vmovl_s8(vget_low_s8(vzip1q_s8(s, s))), z1 = vmovl_high_s8(vzip1q_s8(s, s));
+      const int16x8_t z2 = vmovl_s8(vget_low_s8(vzip2q_s8(s, s))), z3 = vmovl_high_s8(vzip2q_s8(s, s));
+      sc[r][0] = vmovl_s16(vget_low_s16(z0));
+      sc[r][1] = vmovl_high_s16(z0);
+      sc[r][2] = vmovl_s16(vget_low_s16(z1));
+      sc[r][3] = vmovl_high_s16(z1);
+      sc[r][4] = vmovl_s16(vget_low_s16(z2));
+      sc[r][5] = vmovl_high_s16(z2);
+      sc[r][6] = vmovl_s16(vget_low_s16(z3));
+      sc[r][7] = vmovl_high_s16(z3);
+      d[r] = h2f(w[r][i].d);
+    }
+    int32x4_t isum[R][T];
+    for (int r = 0; r < R; ++r)
+      for (int t = 0; t < T; ++t) {
+        // The offset: -32 · Σ_j sc_j · bsums_j.
+        const int16x8_t b0 = vld1q_s16(a[t][i].bsums), b1 = vld1q_s16(a[t][i].bsums + 8);
+        int32x4_t o = vmull_s16(vget_low_s16(sc16[r][0]), vget_low_s16(b0));
+        o = vmlal_high_s16(o, sc16[r][0], b0);
+        o = vmlal_s16(o, vget_low_s16(sc16[r][1]), vget_low_s16(b1));
+        o = vmlal_high_s16(o, sc16[r][1], b1);
+        isum[r][t] = vmulq_n_s32(o, -32);
+      }
+    for (int h = 0; h < 2; ++h) {
+      int8x16_t q[R][4][2];  // q[r][k][s]: values 32k + 16s .. +16 of this half
+      for (int r = 0; r < R; ++r) {
+        const uint8_t* ql = w[r][i].ql + 64 * h;
+        const uint8_t* qh = w[r][i].qh + 32 * h;
+        for (int s = 0; s < 2; ++s) {
+          const uint8x16_t l0 = vld1q_u8(ql + 16 * s), l1 = vld1q_u8(ql + 32 + 16 * s), hh = vld1q_u8(qh + 16 * s);
+          q[r][0][s] = vreinterpretq_s8_u8(vorrq_u8(vandq_u8(l0, low4), vandq_u8(vshlq_n_u8(hh, 4), two)));
+          q[r][1][s] = vreinterpretq_s8_u8(vorrq_u8(vandq_u8(l1, low4), vandq_u8(vshlq_n_u8(hh, 2), two)));
+          q[r][2][s] = vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(l0, 4), vandq_u8(hh, two)));
+          q[r][3][s] = vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(l1, 4), vandq_u8(vshrq_n_u8(hh, 2), two)));
+        }
+      }
+      for (int t = 0; t < T; ++t) {
+        const int8_t* qa = a[t][i].qs + 128 * h;
+        for (int k = 0; k < 4; ++k) {
+          const int8x16_t a0 = vld1q_s8(qa + 32 * k), a1 = vld1q_s8(qa + 32 * k + 16);
+          for (int r = 0; r < R; ++r) {
+            const int32x4_t p0 = vdotq_s32(vdupq_n_s32(0), q[r][k][0], a0);
+            const int32x4_t p1 = vdotq_s32(vdupq_n_s32(0), q[r][k][1], a1);
+            isum[r][t] = vmlaq_s32(isum[r][t], lane_pairs(p0, p1), sc[r][4 * h + k]);
+          }
+        }
+      }
+    }
+    for (int t = 0; t < T; ++t)
+      for (int r = 0; r < R; ++r)
+        acc[r][t] = vfmaq_n_f32(acc[r][t], vcvtq_f32_s32(isum[r][t]), d[r] * a[t][i].d);
+  }
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < T; ++t) out[r * T + t] = vaddvq_f32(acc[r][t]);
+}
+
+// ---- the kernel shapes the table asks for -----------------------------------------------------
+
+// Each family: its block types and run<R, T>(n, rows, activation rows, out).
+struct Q4_0Dot {
+  using W = BlockQ4_0;
+  using A = BlockQ8A;
+  template <int R, int T>
+  static void run(int64_t n, const std::array<const W*, R>& w, const std::array<const A*, T>& a, float* out) {
+    dot_blocks32<W, true, R, T>(n, w, a, out);
+  }
+};
+struct Q8_0Dot {
+  using W = BlockQ8_0;
+  using A = BlockQ8A;
+  template <int R, int T>
+  static void run(int64_t n, const std::array<const W*, R>& w, const std::array<const A*, T>& a, float* out) {
+    dot_blocks32<W, false, R, T>(n, w, a, out);
+  }
+};
+template <typename Block, bool High>
+struct Q45_KDot {
+  using W = Block;
+  using A = BlockQ8_K;
+  template <int R, int T>
+  static void run(int64_t n, const std::array<const W*, R>& w, const std::array<const A*, T>& a, float* out) {
+    dot_q45_K<W, High, R, T>(n, w, a, out);
+  }
+};
+struct Q6_KDot {
+  using W = BlockQ6_K;
+  using A = BlockQ8_K;
+  template <int R, int T>
+  static void run(int64_t n, const std::array<const W*, R>& w, const std::array<const A*, T>& a, float* out) {
+    dot_q6_K<R, T>(n, w, a, out);
+  }
+};
+
+// Rows w, w + w_stride, ... (bytes) and activation rows a, a + a_stride, ...
+template <typename Block, int N>
+HEARTH_INLINE std::array<const Block*, N> strided(const void* p, size_t stride) {
+  std::array<const Block*, N> rows;
+  for (int k = 0; k < N; ++k) rows[k] = reinterpret_cast<const Block*>(static_cast<const uint8_t*>(p) + k * stride);
+  return rows;
+}
+
+template <typename K>
+float one_row(int64_t n, const void* w, const void* a) {
+  float out;
+  K::template run<1, 1>(n, strided<typename K::W, 1>(w, 0), strided<typename K::A, 1>(a, 0), &out);
+  return out;
+}
+template <typename K>
+void two_rows(int64_t n, const void* w0, const void* w1, const void* a, float* out) {
+  const std::array<const typename K::W*, 2> w = {static_cast<const typename K::W*>(w0),
+                                                  static_cast<const typename K::W*>(w1)};
+  K::template run<2, 1>(n, w, strided<typename K::A, 1>(a, 0), out);
+}
+template <typename K>
+void four_tokens(int64_t n, const void* w, const void* a, size_t a_stride, float* out) {
+  K::template run<1, 4>(n, strided<typename K::W, 1>(w, 0), strided<typename K::A, 4>(a, a_stride), out);
+}
+template <typename K, int T>
+void two_rows_by_tokens(int64_t n, const void* w, size_t w_stride, const void* a, size_t a_stride, float* out) {
+  K::template run<2, T>(n, strided<typename K::W, 2>(w, w_stride), strided<typename K::A, T>(a, a_stride), out);
+}
+
+}  // namespace
+
+const KernelTable& neon_dotprod_table() {
+  static const KernelTable table = [] {
+    KernelTable t = neon_table();
+    t.isa = Isa::neon_dotprod;
+    auto set = [&]<typename K>(TensorType type, K) {
+      t.vec_dot[int(type)] = one_row<K>;
+      t.vec_dot2[int(type)] = two_rows<K>;
+      t.vec_dot4[int(type)] = four_tokens<K>;
+      t.vec_dot2x2[int(type)] = two_rows_by_tokens<K, 2>;
+    };
+    set(TensorType::Q4_0, Q4_0Dot{});
+    set(TensorType::Q8_0, Q8_0Dot{});
+    set(TensorType::Q4_K, Q45_KDot<BlockQ4_K, false>{});
+    set(TensorType::Q5_K, Q45_KDot<BlockQ5_K, true>{});
+    set(TensorType::Q6_K, Q6_KDot{});
+    // Two rows of four tokens where the accumulators fit the 32 registers (the 32-value
+    // formats; the K-quants' would spill and use the 2×2 and one-row four-token kernels).
+    t.vec_dot4x2[int(TensorType::Q4_0)] = two_rows_by_tokens<Q4_0Dot, 4>;
+    t.vec_dot4x2[int(TensorType::Q8_0)] = two_rows_by_tokens<Q8_0Dot, 4>;
+    return t;
+  }();
+  return table;
+}
+
+}  // namespace hearth::kernels
