@@ -40,11 +40,11 @@ for src in tests/kernels/test_*.cpp; do
   tests+=("$src")
 done
 
-# The project's own files build with -Werror, as the native build would; GoogleTest without.
+# The project's own files build as a Release build does (-O3), with -Werror; GoogleTest without.
 # fmt is used header-only (the host's headers, searched after the cross compiler's own).
 {
   echo "warn = -Wall -Wextra -Werror -Wno-unused-parameter"
-  echo "common = -std=c++20 -O2 -DFMT_HEADER_ONLY -I$root/src -I$root/tests/kernels -isystem $gtest/include -idirafter /usr/include"
+  echo "common = -std=c++20 -O3 -DNDEBUG -DFMT_HEADER_ONLY -I$root/src -I$root/tests/kernels -isystem $gtest/include -idirafter /usr/include"
   echo "rule cxx"
   echo "  command = $cxx \$common \$warn \$extra -MMD -MF \$out.d -c \$in -o \$out"
   echo "  depfile = \$out.d"

@@ -35,8 +35,9 @@ using neon::h2f;
 // ---- 32-value blocks against Q8A --------------------------------------------------------------
 
 // The weights of one 32-value block as two int8 vectors (values 0-15 and 16-31) and its scale.
-// Q4_0's values are kept in [0, 15]: its -8 offset is applied once per block through the
-// activation block's s = da·Σ qa (quant.h: Σ dw (q - 8) da qa = dw·da·Σ q qa - 8·dw·s).
+// Q4_0's values are kept in [0, 15]: its -8 offset is applied through the activation block's
+// s = da·Σ qa (quant.h: Σ dw (q - 8) da qa = dw·(da·Σ q qa - 8·s)), spread over the four lanes
+// of the block's sum as -2·s each, so no scalar accumulator is needed.
 struct Block32 {
   int8x16_t lo, hi;
   float d;
@@ -48,62 +49,68 @@ HEARTH_INLINE Block32 load_block(const BlockQ4_0& b) {
 }
 HEARTH_INLINE Block32 load_block(const BlockQ8_0& b) { return {vld1q_s8(b.qs), vld1q_s8(b.qs + 16), h2f(b.d)}; }
 
-// out[r·T + t] = dot(row r, activation row t) for Q4_0 (Offset = true) or Q8_0. Blocks go in
-// pairs into two sets of accumulators, so consecutive blocks' FMAs do not wait on each other.
+// out[r·T + t] = dot(row r, activation row t) for Q4_0 (Offset = true) or Q8_0. With one
+// token, blocks go in pairs into two sets of accumulators so consecutive blocks' FMAs do not
+// wait on each other; with several tokens the R·T accumulators already give that.
 template <typename Block, bool Offset, int R, int T>
 HEARTH_INLINE void dot_blocks32(int64_t n, const std::array<const Block*, R>& w, const std::array<const BlockQ8A*, T>& a,
                                 float* out) {
-  float32x4_t acc[2][R][T];
-  float off[R][T];  // Σ dw·s (Q4_0's offset term)
-  for (int r = 0; r < R; ++r)
-    for (int t = 0; t < T; ++t) {
-      acc[0][r][t] = acc[1][r][t] = vdupq_n_f32(0);
-      off[r][t] = 0;
-    }
+  constexpr int kSets = T == 1 ? 2 : 1;
+  float32x4_t acc[kSets][R][T];
+  for (int k = 0; k < kSets; ++k)
+    for (int r = 0; r < R; ++r)
+      for (int t = 0; t < T; ++t) acc[k][r][t] = vdupq_n_f32(0);
   const int64_t nb = n / QK;
   auto step = [&](int64_t i, int set) {
     Block32 b[R];
     for (int r = 0; r < R; ++r) b[r] = load_block(w[r][i]);
     for (int t = 0; t < T; ++t) {
       const int8x16_t a0 = vld1q_s8(a[t][i].qs), a1 = vld1q_s8(a[t][i].qs + 16);
+      const float da = a[t][i].d;
+      const float32x4_t offset = vdupq_n_f32(Offset ? -2.0f * a[t][i].s : 0.0f);
       for (int r = 0; r < R; ++r) {
         const int32x4_t p = vdotq_s32(vdotq_s32(vdupq_n_s32(0), b[r].lo, a0), b[r].hi, a1);
-        acc[set][r][t] = vfmaq_n_f32(acc[set][r][t], vcvtq_f32_s32(p), b[r].d * a[t][i].d);
-        if constexpr (Offset) off[r][t] += b[r].d * a[t][i].s;
+        const float32x4_t v = Offset ? vfmaq_n_f32(offset, vcvtq_f32_s32(p), da) : vmulq_n_f32(vcvtq_f32_s32(p), da);
+        acc[set][r][t] = vfmaq_n_f32(acc[set][r][t], v, b[r].d);
       }
     }
   };
   int64_t i = 0;
-  for (; i + 2 <= nb; i += 2) {
-    step(i, 0);
-    step(i + 1, 1);
+  if constexpr (kSets == 2) {
+    for (; i + 2 <= nb; i += 2) {
+      step(i, 0);
+      step(i + 1, 1);
+    }
   }
-  if (i < nb) step(i, 0);
+  for (; i < nb; ++i) step(i, 0);
   for (int r = 0; r < R; ++r)
     for (int t = 0; t < T; ++t) {
-      const float s = vaddvq_f32(vaddq_f32(acc[0][r][t], acc[1][r][t]));
-      out[r * T + t] = Offset ? s - 8.0f * off[r][t] : s;
+      float32x4_t sum = acc[0][r][t];
+      if constexpr (kSets == 2) sum = vaddq_f32(sum, acc[1][r][t]);
+      out[r * T + t] = vaddvq_f32(sum);
     }
 }
 
 // ---- K-quants against Q8_K --------------------------------------------------------------------
 
-// A super-block's 32-value sub-block scales as four int32 vectors, each holding two sub-blocks'
-// scales twice: [sc0 sc0 sc1 sc1], [sc2 sc2 sc3 sc3], ... — the layout lane_pairs() below
-// gives the sub-blocks' sums in.
+// A super-block's eight 32-value sub-block scales, each twice, as two int16 vectors:
+// [sc0 sc0 sc1 sc1 sc2 sc2 sc3 sc3], [sc4 sc4 ... sc7 sc7]. pair_scale(s, k) widens the four
+// of sub-blocks 2k and 2k+1, the layout lane_pairs() below gives their sums in.
 struct PairScales {
-  int32x4_t v[4];
+  int16x8_t v[2];
 };
-HEARTH_INLINE PairScales pair_scales(const uint8_t sc[8]) {
-  const uint8x8_t s = vld1_u8(sc);
-  const int16x8_t lo = vreinterpretq_s16_u16(vmovl_u8(vzip1_u8(s, s)));  // sc0 sc0 sc1 sc1 sc2 sc2 sc3 sc3
-  const int16x8_t hi = vreinterpretq_s16_u16(vmovl_u8(vzip2_u8(s, s)));
-  return {{vmovl_s16(vget_low_s16(lo)), vmovl_high_s16(lo), vmovl_s16(vget_low_s16(hi)), vmovl_high_s16(hi)}};
+HEARTH_INLINE PairScales pair_scales(uint8x8_t s) {
+  return {{vreinterpretq_s16_u16(vmovl_u8(vzip1_u8(s, s))), vreinterpretq_s16_u16(vmovl_u8(vzip2_u8(s, s)))}};
+}
+HEARTH_INLINE int32x4_t pair_scale(const PairScales& s, int k) {
+  return (k & 1) != 0 ? vmovl_high_s16(s.v[k >> 1]) : vmovl_s16(vget_low_s16(s.v[k >> 1]));
 }
 
 // Two sub-blocks' SDOT partial sums (four lanes each) → [a0+a1, a2+a3, b0+b1, b2+b3]: each
 // lane pair belongs to one sub-block, matching pair_scales().
 HEARTH_INLINE int32x4_t lane_pairs(int32x4_t a, int32x4_t b) { return vpaddq_s32(a, b); }
+
+HEARTH_INLINE float d_of(const BlockQ6_K& b) { return h2f(b.d); }
 
 // Σ m_j · (bsums[2j] + bsums[2j+1]) over the eight sub-blocks, as an int32 vector to be summed.
 HEARTH_INLINE int32x4_t min_sums(const int16x8_t m, const BlockQ8_K& a) {
@@ -121,16 +128,13 @@ HEARTH_INLINE void dot_q45_K(int64_t n, const std::array<const BlockK*, R>& w, c
     for (int t = 0; t < T; ++t) acc[r][t] = vdupq_n_f32(0);
   const uint8x16_t low4 = vdupq_n_u8(0x0f), bit4 = vdupq_n_u8(0x10);
   for (int64_t i = 0; i < n / QK_K; ++i) {
+    // The mins, d and dmin are only needed after the sums: they are read there, which keeps
+    // the loop below within the 32 vector registers for two rows.
     PairScales sc[R];
-    int16x8_t mins[R];
-    float d[R], dmin[R];
     for (int r = 0; r < R; ++r) {
-      uint8_t s8[8], m8[8];
-      neon::unpack_scales_k4(w[r][i].scales, s8, m8);
+      uint8x8_t s8, m8;
+      neon::scales_k4(w[r][i].scales, s8, m8);
       sc[r] = pair_scales(s8);
-      mins[r] = vreinterpretq_s16_u16(vmovl_u8(vld1_u8(m8)));
-      d[r] = h2f(w[r][i].d);
-      dmin[r] = h2f(w[r][i].dmin);
     }
     int32x4_t isum[R][T];
     for (int r = 0; r < R; ++r)
@@ -161,16 +165,21 @@ HEARTH_INLINE void dot_q45_K(int64_t n, const std::array<const BlockK*, R>& w, c
         for (int r = 0; r < R; ++r) {
           const int32x4_t lo = vdotq_s32(vdotq_s32(vdupq_n_s32(0), q[r][0], a0), q[r][1], a1);
           const int32x4_t hi = vdotq_s32(vdotq_s32(vdupq_n_s32(0), q[r][2], a2), q[r][3], a3);
-          isum[r][t] = vmlaq_s32(isum[r][t], lane_pairs(lo, hi), sc[r].v[k]);
+          isum[r][t] = vmlaq_s32(isum[r][t], lane_pairs(lo, hi), pair_scale(sc[r], k));
         }
       }
     }
-    for (int t = 0; t < T; ++t)
-      for (int r = 0; r < R; ++r) {
+    for (int r = 0; r < R; ++r) {
+      uint8x8_t s8, m8;
+      neon::scales_k4(w[r][i].scales, s8, m8);
+      const int16x8_t mins = vreinterpretq_s16_u16(vmovl_u8(m8));
+      const float d = h2f(w[r][i].d), dmin = h2f(w[r][i].dmin);
+      for (int t = 0; t < T; ++t) {
         const float da = a[t][i].d;
-        acc[r][t] = vfmaq_n_f32(acc[r][t], vcvtq_f32_s32(isum[r][t]), d[r] * da);
-        acc[r][t] = vfmsq_n_f32(acc[r][t], vcvtq_f32_s32(min_sums(mins[r], a[t][i])), dmin[r] * da);
+        acc[r][t] = vfmaq_n_f32(acc[r][t], vcvtq_f32_s32(isum[r][t]), d * da);
+        acc[r][t] = vfmsq_n_f32(acc[r][t], vcvtq_f32_s32(min_sums(mins, a[t][i])), dmin * da);
       }
+    }
   }
   for (int r = 0; r < R; ++r)
     for (int t = 0; t < T; ++t) out[r * T + t] = vaddvq_f32(acc[r][t]);
@@ -189,64 +198,55 @@ HEARTH_INLINE void dot_q6_K(int64_t n, const std::array<const BlockQ6_K*, R>& w,
     for (int t = 0; t < T; ++t) acc[r][t] = vdupq_n_f32(0);
   const uint8x16_t low4 = vdupq_n_u8(0x0f), two = vdupq_n_u8(0x30);
   for (int64_t i = 0; i < n / QK_K; ++i) {
-    int32x4_t sc[R][8];  // [sc_2k sc_2k sc_2k+1 sc_2k+1] for pair k of the 16 sub-blocks
-    int16x8_t sc16[R][2];
-    float d[R];
-    for (int r = 0; r < R; ++r) {
-      const int8x16_t s = vld1q_s8(w[r][i].scales);
-      sc16[r][0] = vmovl_s8(vget_low_s8(s));
-      sc16[r][1] = vmovl_high_s8(s);
-      const int16x8_t z0 = vmovl_s8(vget_low_s8(vzip1q_s8(s, s))), z1 = vmovl_high_s8(vzip1q_s8(s, s));
-      const int16x8_t z2 = vmovl_s8(vget_low_s8(vzip2q_s8(s, s))), z3 = vmovl_high_s8(vzip2q_s8(s, s));
-      sc[r][0] = vmovl_s16(vget_low_s16(z0));
-      sc[r][1] = vmovl_high_s16(z0);
-      sc[r][2] = vmovl_s16(vget_low_s16(z1));
-      sc[r][3] = vmovl_high_s16(z1);
-      sc[r][4] = vmovl_s16(vget_low_s16(z2));
-      sc[r][5] = vmovl_high_s16(z2);
-      sc[r][6] = vmovl_s16(vget_low_s16(z3));
-      sc[r][7] = vmovl_high_s16(z3);
-      d[r] = h2f(w[r][i].d);
-    }
+    // The 16 scales, each twice, as int16: pairs[r][m] holds sub-blocks 4m .. 4m+3.
+    int16x8_t pairs[R][4];
     int32x4_t isum[R][T];
-    for (int r = 0; r < R; ++r)
+    for (int r = 0; r < R; ++r) {
+      const int8x16_t sc = vld1q_s8(w[r][i].scales);
+      const int8x16_t z0 = vzip1q_s8(sc, sc), z1 = vzip2q_s8(sc, sc);
+      pairs[r][0] = vmovl_s8(vget_low_s8(z0));
+      pairs[r][1] = vmovl_high_s8(z0);
+      pairs[r][2] = vmovl_s8(vget_low_s8(z1));
+      pairs[r][3] = vmovl_high_s8(z1);
+      const int16x8_t sc0 = vmovl_s8(vget_low_s8(sc)), sc1 = vmovl_high_s8(sc);
       for (int t = 0; t < T; ++t) {
         // The offset: -32 · Σ_j sc_j · bsums_j.
         const int16x8_t b0 = vld1q_s16(a[t][i].bsums), b1 = vld1q_s16(a[t][i].bsums + 8);
-        int32x4_t o = vmull_s16(vget_low_s16(sc16[r][0]), vget_low_s16(b0));
-        o = vmlal_high_s16(o, sc16[r][0], b0);
-        o = vmlal_s16(o, vget_low_s16(sc16[r][1]), vget_low_s16(b1));
-        o = vmlal_high_s16(o, sc16[r][1], b1);
+        int32x4_t o = vmull_s16(vget_low_s16(sc0), vget_low_s16(b0));
+        o = vmlal_high_s16(o, sc0, b0);
+        o = vmlal_s16(o, vget_low_s16(sc1), vget_low_s16(b1));
+        o = vmlal_high_s16(o, sc1, b1);
         isum[r][t] = vmulq_n_s32(o, -32);
       }
-    for (int h = 0; h < 2; ++h) {
-      int8x16_t q[R][4][2];  // q[r][k][s]: values 32k + 16s .. +16 of this half
-      for (int r = 0; r < R; ++r) {
-        const uint8_t* ql = w[r][i].ql + 64 * h;
-        const uint8_t* qh = w[r][i].qh + 32 * h;
-        for (int s = 0; s < 2; ++s) {
-          const uint8x16_t l0 = vld1q_u8(ql + 16 * s), l1 = vld1q_u8(ql + 32 + 16 * s), hh = vld1q_u8(qh + 16 * s);
-          q[r][0][s] = vreinterpretq_s8_u8(vorrq_u8(vandq_u8(l0, low4), vandq_u8(vshlq_n_u8(hh, 4), two)));
-          q[r][1][s] = vreinterpretq_s8_u8(vorrq_u8(vandq_u8(l1, low4), vandq_u8(vshlq_n_u8(hh, 2), two)));
-          q[r][2][s] = vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(l0, 4), vandq_u8(hh, two)));
-          q[r][3][s] = vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(l1, 4), vandq_u8(vshrq_n_u8(hh, 2), two)));
-        }
-      }
-      for (int t = 0; t < T; ++t) {
-        const int8_t* qa = a[t][i].qs + 128 * h;
-        for (int k = 0; k < 4; ++k) {
-          const int8x16_t a0 = vld1q_s8(qa + 32 * k), a1 = vld1q_s8(qa + 32 * k + 16);
+    }
+    for (int h = 0; h < 2; ++h)
+      for (int k = 0; k < 4; ++k) {
+        int8x16_t q[R][2];  // values 32k + 16s .. +16 of this half, s = 0, 1
+        for (int r = 0; r < R; ++r)
+          for (int s = 0; s < 2; ++s) {
+            const uint8x16_t l = vld1q_u8(w[r][i].ql + 64 * h + 32 * (k & 1) + 16 * s);
+            const uint8x16_t hh = vld1q_u8(w[r][i].qh + 32 * h + 16 * s);
+            const uint8x16_t low = (k & 2) != 0 ? vshrq_n_u8(l, 4) : vandq_u8(l, low4);
+            // Bits 2k, 2k+1 of qh to bits 4, 5 (a negative count shifts right).
+            const uint8x16_t high = vandq_u8(vshlq_u8(hh, vdupq_n_s8(int8_t(4 - 2 * k))), two);
+            q[r][s] = vreinterpretq_s8_u8(vorrq_u8(low, high));
+          }
+        for (int t = 0; t < T; ++t) {
+          const int8_t* qa = a[t][i].qs + 128 * h + 32 * k;
+          const int8x16_t a0 = vld1q_s8(qa), a1 = vld1q_s8(qa + 16);
           for (int r = 0; r < R; ++r) {
-            const int32x4_t p0 = vdotq_s32(vdupq_n_s32(0), q[r][k][0], a0);
-            const int32x4_t p1 = vdotq_s32(vdupq_n_s32(0), q[r][k][1], a1);
-            isum[r][t] = vmlaq_s32(isum[r][t], lane_pairs(p0, p1), sc[r][4 * h + k]);
+            const int32x4_t p0 = vdotq_s32(vdupq_n_s32(0), q[r][0], a0);
+            const int32x4_t p1 = vdotq_s32(vdupq_n_s32(0), q[r][1], a1);
+            // Sub-blocks 8h + 2k and 8h + 2k + 1: the pair's scales are lanes 0-3 or 4-7 of pairs[r][2h + k / 2].
+            const int16x8_t sp = pairs[r][2 * h + k / 2];
+            const int32x4_t scale = (k & 1) != 0 ? vmovl_high_s16(sp) : vmovl_s16(vget_low_s16(sp));
+            isum[r][t] = vmlaq_s32(isum[r][t], lane_pairs(p0, p1), scale);
           }
         }
       }
-    }
     for (int t = 0; t < T; ++t)
       for (int r = 0; r < R; ++r)
-        acc[r][t] = vfmaq_n_f32(acc[r][t], vcvtq_f32_s32(isum[r][t]), d[r] * a[t][i].d);
+        acc[r][t] = vfmaq_n_f32(acc[r][t], vcvtq_f32_s32(isum[r][t]), d_of(w[r][i]) * a[t][i].d);
   }
   for (int r = 0; r < R; ++r)
     for (int t = 0; t < T; ++t) out[r * T + t] = vaddvq_f32(acc[r][t]);

@@ -42,6 +42,17 @@ HEARTH_INLINE void unpack_scales_k4(const uint8_t* scales, uint8_t sc[8], uint8_
   std::memcpy(m + 4, &m_hi, 4);
 }
 
+// The same as two 8-byte vectors, without a round trip through memory.
+HEARTH_INLINE void scales_k4(const uint8_t* scales, uint8x8_t& sc, uint8x8_t& m) {
+  uint32_t u[3];
+  std::memcpy(u, scales, 12);
+  const uint64_t sc_lo = u[0] & 0x3f3f3f3fu, m_lo = u[1] & 0x3f3f3f3fu;
+  const uint64_t sc_hi = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);
+  const uint64_t m_hi = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4);
+  sc = vcreate_u8(sc_lo | (sc_hi << 32));
+  m = vcreate_u8(m_lo | (m_hi << 32));
+}
+
 // exp(x) for x ≤ 0 (softmax scores minus their maximum, SwiGLU's -|g|): x = k·ln2 + r with
 // |r| ≤ ln2/2, exp(r) by its Taylor polynomial to r^7 and 2^k written into the exponent bits;
 // below -87.33 (2^-126) the result is 0, so masked (-inf) scores give exactly 0, as std::exp
