@@ -5,12 +5,15 @@
 # table hearth has for ARM64 is available and tested) and `cortex-a53` (ARMv8.0, no dotprod),
 # which checks that a table is only handed out to a CPU that has its instructions.
 #
-# usage: scripts/test-arm64-kernels.sh [BUILD_DIR]   (default build/arm64-kernels)
+# usage: scripts/test-arm64-kernels.sh [--build-only] [BUILD_DIR]   (default build/arm64-kernels)
 # Incremental (a generated build.ninja with header dependencies). Used by the ctest
-# `arm64_kernels`. The emulated-AVX-512 tests are x86-only and left out.
+# `arm64_kernels`; --build-only leaves the objects in BUILD_DIR/obj for
+# bench/arm64/kernel_instructions.sh. The emulated-AVX-512 tests are x86-only and left out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
+build_only=false
+if [ "${1:-}" = "--build-only" ]; then build_only=true; shift; fi
 out=${1:-build/arm64-kernels}
 cxx=${HEARTH_ARM64_CXX:-aarch64-linux-gnu-g++}
 qemu=${HEARTH_ARM64_QEMU:-qemu-aarch64}
@@ -74,6 +77,7 @@ done
 if ! cmp -s "$out/build.ninja.new" "$out/build.ninja" 2>/dev/null; then mv "$out/build.ninja.new" "$out/build.ninja"; else rm "$out/build.ninja.new"; fi
 
 ninja -C "$out" kernel_tests
+if $build_only; then exit 0; fi
 
 status=0
 # Each CPU with the best kernel table it must be given (checked by Dispatch.AvailableIsasAndSelection).

@@ -8,8 +8,9 @@
 // integer part of a 32-value block is two instructions. The table starts from the NEON one
 // (quantizers, attention, softmax) and replaces the dot products of the common types: Q4_0 and
 // Q8_0 against Q8A, Q4_K, Q5_K and Q6_K against Q8_K (the tensors of Q4_0, Q8_0, Q4_K_M and
-// Q5_K_M files), each for one row and one token, two rows of one token (decode), one row of
-// four tokens and two rows of two or four tokens (prompts, several sequences decoding).
+// Q5_K_M files), each for one row and one token, one row of four tokens and two rows of two
+// tokens (prompts, several sequences decoding); Q4_0 and Q8_0 also for two rows of one token
+// (decode) and of four tokens.
 //
 // Every kernel is one template over R weight rows and T activation rows; each (row, token)
 // pair goes through the same instructions in the same order whatever R and T are, so the
@@ -324,9 +325,12 @@ const KernelTable& neon_dotprod_table() {
   static const KernelTable table = [] {
     KernelTable t = neon_table();
     t.isa = Isa::neon_dotprod;
+    // Instructions executed per 32 values and (row, token), counted under qemu (docs/kernels.md):
+    // the two-row one-token kernels pay for the 32-value formats (Q4_0 20.0 -> 16.1, Q8_0
+    // 16.2 -> 13.5) but not for the K-quants (Q4_K 16.4 -> 17.7: two rows' scales and values
+    // crowd the registers), which decode one row per call.
     auto set = [&]<typename K>(TensorType type, K) {
       t.vec_dot[int(type)] = one_row<K>;
-      t.vec_dot2[int(type)] = two_rows<K>;
       t.vec_dot4[int(type)] = four_tokens<K>;
       t.vec_dot2x2[int(type)] = two_rows_by_tokens<K, 2>;
     };
@@ -335,6 +339,8 @@ const KernelTable& neon_dotprod_table() {
     set(TensorType::Q4_K, Q45_KDot<BlockQ4_K, false>{});
     set(TensorType::Q5_K, Q45_KDot<BlockQ5_K, true>{});
     set(TensorType::Q6_K, Q6_KDot{});
+    t.vec_dot2[int(TensorType::Q4_0)] = two_rows<Q4_0Dot>;
+    t.vec_dot2[int(TensorType::Q8_0)] = two_rows<Q8_0Dot>;
     // Two rows of four tokens where the accumulators fit the 32 registers (the 32-value
     // formats; the K-quants' would spill and use the 2×2 and one-row four-token kernels).
     t.vec_dot4x2[int(TensorType::Q4_0)] = two_rows_by_tokens<Q4_0Dot, 4>;

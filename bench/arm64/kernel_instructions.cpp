@@ -1,0 +1,79 @@
+// Calls one ARM64 dot-product kernel `reps` times on 4096-value rows, for
+// bench/arm64/kernel_instructions.sh, which runs it under qemu-aarch64 with two repetition
+// counts and counts the instructions executed in between: a measurement of a kernel's work
+// that needs no ARM machine (not of its speed: that depends on the core).
+//
+// usage: kernel_instructions ISA TYPE SHAPE REPS
+//   ISA: neon | neon-dotprod | generic; TYPE: Q4_0 Q8_0 Q4_K Q5_K Q6_K
+//   SHAPE: one (vec_dot), two (vec_dot2, or two vec_dot), four (vec_dot4, or four vec_dot),
+//          2x2 (vec_dot2x2), 4x2 (vec_dot4x2)
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "gguf/types.h"
+#include "kernels/dispatch.h"
+#include "kernels/quant.h"
+
+using namespace hearth::kernels;
+using hearth::gguf::TensorType;
+
+int main(int argc, char** argv) {
+  if (argc != 5) {
+    std::fprintf(stderr, "usage: %s ISA TYPE SHAPE REPS\n", argv[0]);
+    return 2;
+  }
+  const std::string isa = argv[1], type = argv[2], shape = argv[3];
+  const int reps = std::atoi(argv[4]);
+  constexpr int64_t n = 4096;
+  const TensorType t = type == "Q4_0"   ? TensorType::Q4_0
+                       : type == "Q8_0" ? TensorType::Q8_0
+                       : type == "Q4_K" ? TensorType::Q4_K
+                       : type == "Q5_K" ? TensorType::Q5_K
+                                        : TensorType::Q6_K;
+  const KernelTable& k = table_for(isa == "neon" ? Isa::neon : isa == "generic" ? Isa::generic : Isa::neon_dotprod);
+  std::mt19937 rng(1);
+  std::uniform_real_distribution<float> u(-1, 1);
+  std::vector<float> x(n * 4);
+  for (float& v : x) v = u(rng);
+  const size_t row = hearth::gguf::row_bytes(t, n);
+  std::vector<uint8_t> w(row * 2);
+  quantize_row(t, x.data(), w.data(), n);
+  quantize_row(t, x.data() + n, w.data() + row, n);
+  const Act at = k.act[int(t)];
+  const size_t stride = act_row_bytes(at, n);
+  std::vector<uint8_t> a(stride * 4);
+  for (int i = 0; i < 4; ++i) quantizer(k, at)(x.data() + n * i, a.data() + stride * i, n);
+  const VecDotFn dot = k.vec_dot[int(t)];
+  float out[8] = {};
+  volatile float sink = 0;
+  for (int rep = 0; rep < reps; ++rep) {
+    if (shape == "one") {
+      out[0] = dot(n, w.data(), a.data());
+    } else if (shape == "two") {
+      if (k.vec_dot2[int(t)] != nullptr) {
+        k.vec_dot2[int(t)](n, w.data(), w.data() + row, a.data(), out);
+      } else {
+        for (int r = 0; r < 2; ++r) out[r] = dot(n, w.data() + row * r, a.data());
+      }
+    } else if (shape == "four") {
+      if (k.vec_dot4[int(t)] != nullptr) {
+        k.vec_dot4[int(t)](n, w.data(), a.data(), stride, out);
+      } else {
+        for (int i = 0; i < 4; ++i) out[i] = dot(n, w.data(), a.data() + stride * i);
+      }
+    } else if (shape == "2x2" && k.vec_dot2x2[int(t)] != nullptr) {
+      k.vec_dot2x2[int(t)](n, w.data(), row, a.data(), stride, out);
+    } else if (shape == "4x2" && k.vec_dot4x2[int(t)] != nullptr) {
+      k.vec_dot4x2[int(t)](n, w.data(), row, a.data(), stride, out);
+    } else {
+      std::fprintf(stderr, "%s has no %s kernel for %s\n", isa.c_str(), shape.c_str(), type.c_str());
+      return 1;
+    }
+    sink = sink + out[0];
+  }
+  std::printf("%g\n", double(sink));
+  return 0;
+}
