@@ -4,7 +4,7 @@
 // that needs no ARM machine (not of its speed: that depends on the core).
 //
 // usage: kernel_instructions ISA TYPE SHAPE REPS
-//   ISA: neon | neon-dotprod | generic; TYPE: Q4_0 Q8_0 Q4_K Q5_K Q6_K
+//   ISA: neon | neon-dotprod | generic; TYPE: Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q4_K Q5_K Q6_K
 //   SHAPE: one (vec_dot), two (vec_dot2, or two vec_dot), four (vec_dot4, or four vec_dot),
 //          2x2 (vec_dot2x2), 4x2 (vec_dot4x2)
 #include <cstdio>
@@ -29,6 +29,9 @@ int main(int argc, char** argv) {
   const int reps = std::atoi(argv[4]);
   constexpr int64_t n = 4096;
   const TensorType t = type == "Q4_0"   ? TensorType::Q4_0
+                       : type == "Q4_1" ? TensorType::Q4_1
+                       : type == "Q5_0" ? TensorType::Q5_0
+                       : type == "Q5_1" ? TensorType::Q5_1
                        : type == "Q8_0" ? TensorType::Q8_0
                        : type == "Q4_K" ? TensorType::Q4_K
                        : type == "Q5_K" ? TensorType::Q5_K

@@ -5,7 +5,7 @@
 # cycle, and decoding is bound by memory on most of them. But fewer instructions for the same
 # work is what a kernel change on ARM should show first.
 #
-# usage: bench/arm64/kernel_instructions.sh [TYPE...]   (default: Q4_0 Q8_0 Q4_K Q5_K Q6_K)
+# usage: bench/arm64/kernel_instructions.sh [TYPE...]   (default: all eight quantized types)
 # Needs what scripts/test-arm64-kernels.sh needs; builds in build/arm64-kernels.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -17,7 +17,7 @@ bin=$out/kernel_instructions
 "$cxx" -std=c++20 -O3 -DNDEBUG -DFMT_HEADER_ONLY -Isrc -idirafter /usr/include bench/arm64/kernel_instructions.cpp \
   "$out"/obj/src_*.o -static -Wl,--no-warnings -o "$bin" -lpthread
 types=("$@")
-[ ${#types[@]} -gt 0 ] || types=(Q4_0 Q8_0 Q4_K Q5_K Q6_K)
+[ ${#types[@]} -gt 0 ] || types=(Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q4_K Q5_K Q6_K)
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 # Instructions executed by one run: each translated block's size (in_asm) times the times it

@@ -6,16 +6,19 @@
 // SDOT adds four int8×int8 products into each int32 lane: one instruction per 16 weight
 // values against the base table's two widening multiplies and two pairwise adds, so the
 // integer part of a 32-value block is two instructions. The table starts from the NEON one
-// (quantizers, attention, softmax) and replaces the dot products of the common types: Q4_0 and
-// Q8_0 against Q8A, Q4_K, Q5_K and Q6_K against Q8_K (the tensors of Q4_0, Q8_0, Q4_K_M and
-// Q5_K_M files), each for one row and one token, one row of four tokens and two rows of two
-// tokens (prompts, several sequences decoding); Q4_0 and Q8_0 also for two rows of one token
-// (decode) and of four tokens.
+// (quantizers, attention, softmax) and replaces the dot products of every quantized type:
+// Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0 against Q8A, Q4_K, Q5_K and Q6_K against Q8_K, each for one
+// row and one token, one row of four tokens and two rows of two tokens (prompts, several
+// sequences decoding); the 32-value formats also for two rows of one token (decode) and of
+// four tokens. (The 32-value formats matter in K-quant files too: a K-quant needs rows of a
+// multiple of 256 values, so quantizers store other tensors, such as those of Qwen2.5-0.5B's
+// 896-wide rows, in Q5_0, Q5_1 or Q8_0 instead.)
 //
 // Every kernel is one template over R weight rows and T activation rows; each (row, token)
 // pair goes through the same instructions in the same order whatever R and T are, so the
 // two-row kernel gives each row exactly the one-row kernel's result (VecDot2Fn's contract).
 #include <array>
+#include <cstring>
 
 #include "kernels/dispatch.h"
 #include "kernels/quant.h"
@@ -35,27 +38,64 @@ using neon::h2f;
 
 // ---- 32-value blocks against Q8A --------------------------------------------------------------
 
-// The weights of one 32-value block as two int8 vectors (values 0-15 and 16-31) and its scale.
-// Q4_0's values are kept in [0, 15]: its -8 offset is applied through the activation block's
-// s = da·Σ qa (quant.h: Σ dw (q - 8) da qa = dw·(da·Σ q qa - 8·s)), spread over the four lanes
-// of the block's sum as -2·s each, so no scalar accumulator is needed.
+// The weights of one 32-value block as two int8 vectors (values 0-15 and 16-31), its scale d
+// and, for Q4_1/Q5_1, its min m. The 4- and 5-bit values are kept unsigned ([0, 15], [0, 31])
+// for SDOT; a block's constant c (Q4_0: -8·d, Q5_0: -16·d, Q4_1/Q5_1: m) is applied through
+// the activation block's s = da·Σ qa (quant.h: Σ (d q + c) da qa = d·da·Σ q qa + c·s).
 struct Block32 {
   int8x16_t lo, hi;
-  float d;
+  float d, m;
 };
 
-HEARTH_INLINE Block32 load_block(const BlockQ4_0& b) {
-  const uint8x16_t v = vld1q_u8(b.qs);
-  return {vreinterpretq_s8_u8(vandq_u8(v, vdupq_n_u8(0x0f))), vreinterpretq_s8_u8(vshrq_n_u8(v, 4)), h2f(b.d)};
+// Adds the fifth bits (bit j of qh, read as a little-endian uint32, is bit 4 of value j).
+HEARTH_INLINE void add_fifth_bits(const uint8_t* qh, uint8x16_t& lo, uint8x16_t& hi) {
+  uint32_t h;
+  std::memcpy(&h, qh, 4);
+  const uint8x16_t bytes = vreinterpretq_u8_u32(vdupq_n_u32(h));
+  // Byte j / 8 of qh under value j (j < 16), byte 2 + (j - 16) / 8 under value j ≥ 16, then
+  // its bit j % 8 tested.
+  constexpr uint8_t kLo[16] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1};
+  constexpr uint8_t kHi[16] = {2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3};
+  constexpr uint8_t kBit[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
+  const uint8x16_t bit = vld1q_u8(kBit), sixteen = vdupq_n_u8(0x10);
+  lo = vorrq_u8(lo, vandq_u8(vtstq_u8(vqtbl1q_u8(bytes, vld1q_u8(kLo)), bit), sixteen));
+  hi = vorrq_u8(hi, vandq_u8(vtstq_u8(vqtbl1q_u8(bytes, vld1q_u8(kHi)), bit), sixteen));
 }
-HEARTH_INLINE Block32 load_block(const BlockQ8_0& b) { return {vld1q_s8(b.qs), vld1q_s8(b.qs + 16), h2f(b.d)}; }
 
-// out[r·T + t] = dot(row r, activation row t) for Q4_0 (Offset = true) or Q8_0. With one
-// token, blocks go in pairs into two sets of accumulators so consecutive blocks' FMAs do not
-// wait on each other; with several tokens the R·T accumulators already give that.
-template <typename Block, bool Offset, int R, int T>
+HEARTH_INLINE Block32 nibbles(const uint8_t* qs, float d, float m) {
+  const uint8x16_t v = vld1q_u8(qs);
+  return {vreinterpretq_s8_u8(vandq_u8(v, vdupq_n_u8(0x0f))), vreinterpretq_s8_u8(vshrq_n_u8(v, 4)), d, m};
+}
+HEARTH_INLINE Block32 load_block(const BlockQ4_0& b) { return nibbles(b.qs, h2f(b.d), 0.0f); }
+HEARTH_INLINE Block32 load_block(const BlockQ4_1& b) { return nibbles(b.qs, h2f(b.d), h2f(b.m)); }
+HEARTH_INLINE Block32 with_fifth_bits(const uint8_t* qs, const uint8_t* qh, float d, float m) {
+  const uint8x16_t v = vld1q_u8(qs);
+  uint8x16_t lo = vandq_u8(v, vdupq_n_u8(0x0f)), hi = vshrq_n_u8(v, 4);
+  add_fifth_bits(qh, lo, hi);
+  return {vreinterpretq_s8_u8(lo), vreinterpretq_s8_u8(hi), d, m};
+}
+HEARTH_INLINE Block32 load_block(const BlockQ5_0& b) { return with_fifth_bits(b.qs, b.qh, h2f(b.d), 0.0f); }
+HEARTH_INLINE Block32 load_block(const BlockQ5_1& b) { return with_fifth_bits(b.qs, b.qh, h2f(b.d), h2f(b.m)); }
+HEARTH_INLINE Block32 load_block(const BlockQ8_0& b) { return {vld1q_s8(b.qs), vld1q_s8(b.qs + 16), h2f(b.d), 0.0f}; }
+
+// c / d per lane of a block's four-lane sum, for the formats whose constant is a multiple of
+// d (Q4_0: -8 / 4, Q5_0: -16 / 4); the formats with a min use it instead (has_min).
+constexpr float offset_per_lane(const BlockQ4_0*) { return -2.0f; }
+constexpr float offset_per_lane(const BlockQ5_0*) { return -4.0f; }
+constexpr float offset_per_lane(const void*) { return 0.0f; }
+constexpr bool has_min(const BlockQ4_1*) { return true; }
+constexpr bool has_min(const BlockQ5_1*) { return true; }
+constexpr bool has_min(const void*) { return false; }
+
+// out[r·T + t] = dot(row r, activation row t) for the 32-value formats. With one token, blocks
+// go in pairs into two sets of accumulators so consecutive blocks' FMAs do not wait on each
+// other; with several tokens the R·T accumulators already give that. Per block and output:
+// v = da·Σ q qa + (c/d)·s/4 in each of four lanes, acc += d·v, and for a min acc += m·s/4.
+template <typename Block, int R, int T>
 HEARTH_INLINE void dot_blocks32(int64_t n, const std::array<const Block*, R>& w, const std::array<const BlockQ8A*, T>& a,
                                 float* out) {
+  constexpr float kOffset = offset_per_lane(static_cast<const Block*>(nullptr));
+  constexpr bool kMin = has_min(static_cast<const Block*>(nullptr));
   constexpr int kSets = T == 1 ? 2 : 1;
   float32x4_t acc[kSets][R][T];
   for (int k = 0; k < kSets; ++k)
@@ -68,11 +108,13 @@ HEARTH_INLINE void dot_blocks32(int64_t n, const std::array<const Block*, R>& w,
     for (int t = 0; t < T; ++t) {
       const int8x16_t a0 = vld1q_s8(a[t][i].qs), a1 = vld1q_s8(a[t][i].qs + 16);
       const float da = a[t][i].d;
-      const float32x4_t offset = vdupq_n_f32(Offset ? -2.0f * a[t][i].s : 0.0f);
+      const float32x4_t offset = vdupq_n_f32(kOffset * a[t][i].s);
+      const float32x4_t s_quarter = vdupq_n_f32(0.25f * a[t][i].s);
       for (int r = 0; r < R; ++r) {
         const int32x4_t p = vdotq_s32(vdotq_s32(vdupq_n_s32(0), b[r].lo, a0), b[r].hi, a1);
-        const float32x4_t v = Offset ? vfmaq_n_f32(offset, vcvtq_f32_s32(p), da) : vmulq_n_f32(vcvtq_f32_s32(p), da);
+        const float32x4_t v = kOffset != 0.0f ? vfmaq_n_f32(offset, vcvtq_f32_s32(p), da) : vmulq_n_f32(vcvtq_f32_s32(p), da);
         acc[set][r][t] = vfmaq_n_f32(acc[set][r][t], v, b[r].d);
+        if constexpr (kMin) acc[set][r][t] = vfmaq_n_f32(acc[set][r][t], s_quarter, b[r].m);
       }
     }
   };
@@ -256,20 +298,13 @@ HEARTH_INLINE void dot_q6_K(int64_t n, const std::array<const BlockQ6_K*, R>& w,
 // ---- the kernel shapes the table asks for -----------------------------------------------------
 
 // Each family: its block types and run<R, T>(n, rows, activation rows, out).
-struct Q4_0Dot {
-  using W = BlockQ4_0;
+template <typename Block>
+struct Blocks32Dot {
+  using W = Block;
   using A = BlockQ8A;
   template <int R, int T>
   static void run(int64_t n, const std::array<const W*, R>& w, const std::array<const A*, T>& a, float* out) {
-    dot_blocks32<W, true, R, T>(n, w, a, out);
-  }
-};
-struct Q8_0Dot {
-  using W = BlockQ8_0;
-  using A = BlockQ8A;
-  template <int R, int T>
-  static void run(int64_t n, const std::array<const W*, R>& w, const std::array<const A*, T>& a, float* out) {
-    dot_blocks32<W, false, R, T>(n, w, a, out);
+    dot_blocks32<W, R, T>(n, w, a, out);
   }
 };
 template <typename Block, bool High>
@@ -334,17 +369,25 @@ const KernelTable& neon_dotprod_table() {
       t.vec_dot4[int(type)] = four_tokens<K>;
       t.vec_dot2x2[int(type)] = two_rows_by_tokens<K, 2>;
     };
-    set(TensorType::Q4_0, Q4_0Dot{});
-    set(TensorType::Q8_0, Q8_0Dot{});
+    set(TensorType::Q4_0, Blocks32Dot<BlockQ4_0>{});
+    set(TensorType::Q4_1, Blocks32Dot<BlockQ4_1>{});
+    set(TensorType::Q5_0, Blocks32Dot<BlockQ5_0>{});
+    set(TensorType::Q5_1, Blocks32Dot<BlockQ5_1>{});
+    set(TensorType::Q8_0, Blocks32Dot<BlockQ8_0>{});
     set(TensorType::Q4_K, Q45_KDot<BlockQ4_K, false>{});
     set(TensorType::Q5_K, Q45_KDot<BlockQ5_K, true>{});
     set(TensorType::Q6_K, Q6_KDot{});
-    t.vec_dot2[int(TensorType::Q4_0)] = two_rows<Q4_0Dot>;
-    t.vec_dot2[int(TensorType::Q8_0)] = two_rows<Q8_0Dot>;
-    // Two rows of four tokens where the accumulators fit the 32 registers (the 32-value
-    // formats; the K-quants' would spill and use the 2×2 and one-row four-token kernels).
-    t.vec_dot4x2[int(TensorType::Q4_0)] = two_rows_by_tokens<Q4_0Dot, 4>;
-    t.vec_dot4x2[int(TensorType::Q8_0)] = two_rows_by_tokens<Q8_0Dot, 4>;
+    // The 32-value formats also decode two rows per call, and take two rows of four tokens
+    // (their accumulators fit the 32 registers; the K-quants' would spill).
+    auto set32 = [&]<typename Block>(TensorType type, Block*) {
+      t.vec_dot2[int(type)] = two_rows<Blocks32Dot<Block>>;
+      t.vec_dot4x2[int(type)] = two_rows_by_tokens<Blocks32Dot<Block>, 4>;
+    };
+    set32(TensorType::Q4_0, static_cast<BlockQ4_0*>(nullptr));
+    set32(TensorType::Q4_1, static_cast<BlockQ4_1*>(nullptr));
+    set32(TensorType::Q5_0, static_cast<BlockQ5_0*>(nullptr));
+    set32(TensorType::Q5_1, static_cast<BlockQ5_1*>(nullptr));
+    set32(TensorType::Q8_0, static_cast<BlockQ8_0*>(nullptr));
     return t;
   }();
   return table;
