@@ -7,6 +7,7 @@
 //   ISA: neon | neon-dotprod | generic; TYPE: Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q4_K Q5_K Q6_K
 //   SHAPE: one (vec_dot), two (vec_dot2, or two vec_dot), four (vec_dot4, or four vec_dot),
 //          2x2 (vec_dot2x2), 4x2 (vec_dot4x2)
+//   or TYPE attention with SHAPE scores, sums or exp (see attention())
 #include <cstdio>
 #include <cstdlib>
 #include <random>
@@ -20,6 +21,37 @@
 using namespace hearth::kernels;
 using hearth::gguf::TensorType;
 
+// Attention over an fp16 cache of 512 rows for 8 query heads of 64 (TinyLlama's group):
+// SHAPE scores (f16_rows_dot_heads), sums (f16_rows_weighted_sum_heads) or exp (exp_sum
+// over the 8 × 512 scores). The script divides by 512 rows.
+int attention(const std::string& isa, const std::string& shape, int reps) {
+  const KernelTable& k = table_for(isa == "neon" ? Isa::neon : isa == "generic" ? Isa::generic : Isa::neon_dotprod);
+  constexpr int g = 8, d = 64, n = 512;
+  std::mt19937 rng(2);
+  std::uniform_real_distribution<float> u(-1, 1);
+  std::vector<uint16_t> rows(size_t(n) * d);
+  std::vector<float> tmp(size_t(n) * d), q(size_t(g) * d), scores(size_t(g) * n), out(size_t(g) * d);
+  for (float& v : tmp) v = u(rng);
+  for (float& v : q) v = u(rng);
+  k.fp32_to_fp16(tmp.data(), rows.data(), int64_t(tmp.size()));
+  volatile float sink = 0;
+  for (int rep = 0; rep < reps; ++rep) {
+    if (shape == "scores") {
+      k.f16_rows_dot_heads(rows.data(), d, n, q.data(), g, d, scores.data());
+      sink = sink + scores[0];
+    } else if (shape == "sums") {
+      k.f16_rows_weighted_sum_heads(rows.data(), d, n, scores.data(), g, d, out.data());
+      sink = sink + out[0];
+    } else if (shape == "exp") {
+      for (int h = 0; h < g; ++h) sink = sink + float(k.exp_sum(scores.data() + h * n, n, 0.125f));
+    } else {
+      std::fprintf(stderr, "unknown attention shape %s\n", shape.c_str());
+      return 1;
+    }
+  }
+  return 0;
+}
+
 int main(int argc, char** argv) {
   if (argc != 5) {
     std::fprintf(stderr, "usage: %s ISA TYPE SHAPE REPS\n", argv[0]);
@@ -27,6 +59,7 @@ int main(int argc, char** argv) {
   }
   const std::string isa = argv[1], type = argv[2], shape = argv[3];
   const int reps = std::atoi(argv[4]);
+  if (type == "attention") return attention(isa, shape, reps);
   constexpr int64_t n = 4096;
   const TensorType t = type == "Q4_0"   ? TensorType::Q4_0
                        : type == "Q4_1" ? TensorType::Q4_1

@@ -6,6 +6,7 @@
 # work is what a kernel change on ARM should show first.
 #
 # usage: bench/arm64/kernel_instructions.sh [TYPE...]   (default: all eight quantized types)
+#        bench/arm64/kernel_instructions.sh attention     (the attention kernels, per cache row)
 # Needs what scripts/test-arm64-kernels.sh needs; builds in build/arm64-kernels.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -44,6 +45,20 @@ for line in open(sys.argv[1], errors="replace"):
 print(total)
 PY
 }
+if [ "${types[0]}" = attention ]; then
+  # Per cache row of 8 heads × 64 (512 rows per call); the tables share these kernels, so
+  # generic against neon.
+  printf '%-9s %-7s %10s %10s\n' attention shape generic neon
+  for shape in scores sums exp; do
+    line=$(printf '%-9s %-7s' attention "$shape")
+    for isa in generic neon; do
+      a=$(count "$isa" attention "$shape" 2) && b=$(count "$isa" attention "$shape" 6)
+      line+=$(printf ' %10s' "$(python3 -c "print(f'{($b - $a) / 4 / 512:.1f}')")")
+    done
+    echo "$line"
+  done
+  exit 0
+fi
 printf '%-6s %-5s %14s %14s\n' type shape neon neon-dotprod
 for t in "${types[@]}"; do
   for shape in one two four 2x2 4x2; do
