@@ -21,6 +21,7 @@
 #include <cstring>
 
 #include "kernels/dispatch.h"
+#include "kernels/neon_blocks.h"
 #include "kernels/quant.h"
 #include "kernels/simd_neon.h"
 
@@ -34,58 +35,7 @@ using gguf::TensorType;
 
 namespace {
 
-using neon::h2f;
-
 // ---- 32-value blocks against Q8A --------------------------------------------------------------
-
-// The weights of one 32-value block as two int8 vectors (values 0-15 and 16-31), its scale d
-// and, for Q4_1/Q5_1, its min m. The 4- and 5-bit values are kept unsigned ([0, 15], [0, 31])
-// for SDOT; a block's constant c (Q4_0: -8·d, Q5_0: -16·d, Q4_1/Q5_1: m) is applied through
-// the activation block's s = da·Σ qa (quant.h: Σ (d q + c) da qa = d·da·Σ q qa + c·s).
-struct Block32 {
-  int8x16_t lo, hi;
-  float d, m;
-};
-
-// Adds the fifth bits (bit j of qh, read as a little-endian uint32, is bit 4 of value j).
-HEARTH_INLINE void add_fifth_bits(const uint8_t* qh, uint8x16_t& lo, uint8x16_t& hi) {
-  uint32_t h;
-  std::memcpy(&h, qh, 4);
-  const uint8x16_t bytes = vreinterpretq_u8_u32(vdupq_n_u32(h));
-  // Byte j / 8 of qh under value j (j < 16), byte 2 + (j - 16) / 8 under value j ≥ 16, then
-  // its bit j % 8 tested.
-  constexpr uint8_t kLo[16] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1};
-  constexpr uint8_t kHi[16] = {2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3};
-  constexpr uint8_t kBit[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
-  const uint8x16_t bit = vld1q_u8(kBit), sixteen = vdupq_n_u8(0x10);
-  lo = vorrq_u8(lo, vandq_u8(vtstq_u8(vqtbl1q_u8(bytes, vld1q_u8(kLo)), bit), sixteen));
-  hi = vorrq_u8(hi, vandq_u8(vtstq_u8(vqtbl1q_u8(bytes, vld1q_u8(kHi)), bit), sixteen));
-}
-
-HEARTH_INLINE Block32 nibbles(const uint8_t* qs, float d, float m) {
-  const uint8x16_t v = vld1q_u8(qs);
-  return {vreinterpretq_s8_u8(vandq_u8(v, vdupq_n_u8(0x0f))), vreinterpretq_s8_u8(vshrq_n_u8(v, 4)), d, m};
-}
-HEARTH_INLINE Block32 load_block(const BlockQ4_0& b) { return nibbles(b.qs, h2f(b.d), 0.0f); }
-HEARTH_INLINE Block32 load_block(const BlockQ4_1& b) { return nibbles(b.qs, h2f(b.d), h2f(b.m)); }
-HEARTH_INLINE Block32 with_fifth_bits(const uint8_t* qs, const uint8_t* qh, float d, float m) {
-  const uint8x16_t v = vld1q_u8(qs);
-  uint8x16_t lo = vandq_u8(v, vdupq_n_u8(0x0f)), hi = vshrq_n_u8(v, 4);
-  add_fifth_bits(qh, lo, hi);
-  return {vreinterpretq_s8_u8(lo), vreinterpretq_s8_u8(hi), d, m};
-}
-HEARTH_INLINE Block32 load_block(const BlockQ5_0& b) { return with_fifth_bits(b.qs, b.qh, h2f(b.d), 0.0f); }
-HEARTH_INLINE Block32 load_block(const BlockQ5_1& b) { return with_fifth_bits(b.qs, b.qh, h2f(b.d), h2f(b.m)); }
-HEARTH_INLINE Block32 load_block(const BlockQ8_0& b) { return {vld1q_s8(b.qs), vld1q_s8(b.qs + 16), h2f(b.d), 0.0f}; }
-
-// c / d per lane of a block's four-lane sum, for the formats whose constant is a multiple of
-// d (Q4_0: -8 / 4, Q5_0: -16 / 4); the formats with a min use it instead (has_min).
-constexpr float offset_per_lane(const BlockQ4_0*) { return -2.0f; }
-constexpr float offset_per_lane(const BlockQ5_0*) { return -4.0f; }
-constexpr float offset_per_lane(const void*) { return 0.0f; }
-constexpr bool has_min(const BlockQ4_1*) { return true; }
-constexpr bool has_min(const BlockQ5_1*) { return true; }
-constexpr bool has_min(const void*) { return false; }
 
 // out[r·T + t] = dot(row r, activation row t) for the 32-value formats. With one token, blocks
 // go in pairs into two sets of accumulators so consecutive blocks' FMAs do not wait on each
@@ -153,8 +103,6 @@ HEARTH_INLINE int32x4_t pair_scale(const PairScales& s, int k) {
 // lane pair belongs to one sub-block, matching pair_scales().
 HEARTH_INLINE int32x4_t lane_pairs(int32x4_t a, int32x4_t b) { return vpaddq_s32(a, b); }
 
-HEARTH_INLINE float d_of(const BlockQ6_K& b) { return h2f(b.d); }
-
 // Σ m_j · (bsums[2j] + bsums[2j+1]) over the eight sub-blocks, as an int32 vector to be summed.
 HEARTH_INLINE int32x4_t min_sums(const int16x8_t m, const BlockQ8_K& a) {
   const int16x8_t bs = vpaddq_s16(vld1q_s16(a.bsums), vld1q_s16(a.bsums + 8));
@@ -169,7 +117,6 @@ HEARTH_INLINE void dot_q45_K(int64_t n, const std::array<const BlockK*, R>& w, c
   float32x4_t acc[R][T];
   for (int r = 0; r < R; ++r)
     for (int t = 0; t < T; ++t) acc[r][t] = vdupq_n_f32(0);
-  const uint8x16_t low4 = vdupq_n_u8(0x0f), bit4 = vdupq_n_u8(0x10);
   for (int64_t i = 0; i < n / QK_K; ++i) {
     // The mins, d and dmin are only needed after the sums: they are read there, which keeps
     // the loop below within the 32 vector registers for two rows.
@@ -184,24 +131,7 @@ HEARTH_INLINE void dot_q45_K(int64_t n, const std::array<const BlockK*, R>& w, c
       for (int t = 0; t < T; ++t) isum[r][t] = vdupq_n_s32(0);
     for (int k = 0; k < 4; ++k) {
       int8x16_t q[R][4];  // sub-block 2k (values 0-15, 16-31), sub-block 2k+1 (the same)
-      for (int r = 0; r < R; ++r) {
-        const uint8x16_t v0 = vld1q_u8(w[r][i].qs + 32 * k), v1 = vld1q_u8(w[r][i].qs + 32 * k + 16);
-        uint8x16_t lo0 = vandq_u8(v0, low4), lo1 = vandq_u8(v1, low4);
-        uint8x16_t hi0 = vshrq_n_u8(v0, 4), hi1 = vshrq_n_u8(v1, 4);
-        if constexpr (High) {
-          // Bits 2k and 2k+1 of qh moved to bit 4 (a negative count shifts right).
-          const uint8x16_t h0 = vld1q_u8(w[r][i].qh), h1 = vld1q_u8(w[r][i].qh + 16);
-          const int8x16_t to_lo = vdupq_n_s8(int8_t(4 - 2 * k)), to_hi = vdupq_n_s8(int8_t(3 - 2 * k));
-          lo0 = vorrq_u8(lo0, vandq_u8(vshlq_u8(h0, to_lo), bit4));
-          lo1 = vorrq_u8(lo1, vandq_u8(vshlq_u8(h1, to_lo), bit4));
-          hi0 = vorrq_u8(hi0, vandq_u8(vshlq_u8(h0, to_hi), bit4));
-          hi1 = vorrq_u8(hi1, vandq_u8(vshlq_u8(h1, to_hi), bit4));
-        }
-        q[r][0] = vreinterpretq_s8_u8(lo0);
-        q[r][1] = vreinterpretq_s8_u8(lo1);
-        q[r][2] = vreinterpretq_s8_u8(hi0);
-        q[r][3] = vreinterpretq_s8_u8(hi1);
-      }
+      for (int r = 0; r < R; ++r) k_quant_values<High>(w[r][i], k, q[r]);
       for (int t = 0; t < T; ++t) {
         const int8_t* qa = a[t][i].qs + 64 * k;
         const int8x16_t a0 = vld1q_s8(qa), a1 = vld1q_s8(qa + 16), a2 = vld1q_s8(qa + 32), a3 = vld1q_s8(qa + 48);
@@ -239,7 +169,6 @@ HEARTH_INLINE void dot_q6_K(int64_t n, const std::array<const BlockQ6_K*, R>& w,
   float32x4_t acc[R][T];
   for (int r = 0; r < R; ++r)
     for (int t = 0; t < T; ++t) acc[r][t] = vdupq_n_f32(0);
-  const uint8x16_t low4 = vdupq_n_u8(0x0f), two = vdupq_n_u8(0x30);
   for (int64_t i = 0; i < n / QK_K; ++i) {
     // The 16 scales, each twice, as int16: pairs[r][m] holds sub-blocks 4m .. 4m+3.
     int16x8_t pairs[R][4];
@@ -265,15 +194,7 @@ HEARTH_INLINE void dot_q6_K(int64_t n, const std::array<const BlockQ6_K*, R>& w,
     for (int h = 0; h < 2; ++h)
       for (int k = 0; k < 4; ++k) {
         int8x16_t q[R][2];  // values 32k + 16s .. +16 of this half, s = 0, 1
-        for (int r = 0; r < R; ++r)
-          for (int s = 0; s < 2; ++s) {
-            const uint8x16_t l = vld1q_u8(w[r][i].ql + 64 * h + 32 * (k & 1) + 16 * s);
-            const uint8x16_t hh = vld1q_u8(w[r][i].qh + 32 * h + 16 * s);
-            const uint8x16_t low = (k & 2) != 0 ? vshrq_n_u8(l, 4) : vandq_u8(l, low4);
-            // Bits 2k, 2k+1 of qh to bits 4, 5 (a negative count shifts right).
-            const uint8x16_t high = vandq_u8(vshlq_u8(hh, vdupq_n_s8(int8_t(4 - 2 * k))), two);
-            q[r][s] = vreinterpretq_s8_u8(vorrq_u8(low, high));
-          }
+        for (int r = 0; r < R; ++r) q6_values(w[r][i], h, k, q[r]);
         for (int t = 0; t < T; ++t) {
           const int8_t* qa = a[t][i].qs + 128 * h + 32 * k;
           const int8x16_t a0 = vld1q_s8(qa), a1 = vld1q_s8(qa + 16);
@@ -289,7 +210,7 @@ HEARTH_INLINE void dot_q6_K(int64_t n, const std::array<const BlockQ6_K*, R>& w,
       }
     for (int t = 0; t < T; ++t)
       for (int r = 0; r < R; ++r)
-        acc[r][t] = vfmaq_n_f32(acc[r][t], vcvtq_f32_s32(isum[r][t]), d_of(w[r][i]) * a[t][i].d);
+        acc[r][t] = vfmaq_n_f32(acc[r][t], vcvtq_f32_s32(isum[r][t]), h2f(w[r][i].d) * a[t][i].d);
   }
   for (int r = 0; r < R; ++r)
     for (int t = 0; t < T; ++t) out[r * T + t] = vaddvq_f32(acc[r][t]);
