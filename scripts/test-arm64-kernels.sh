@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Builds the kernel unit tests (tests/kernels) for ARM64 with Debian's cross compiler and runs
 # them under qemu-aarch64, so the NEON kernels are executed and compared with the generic ones
-# on a machine that is not ARM. Two emulated CPUs: `max` (every extension qemu knows, so every
-# table hearth has for ARM64 is available and tested) and `cortex-a53` (ARMv8.0, no dotprod),
-# which checks that a table is only handed out to a CPU that has its instructions.
+# on a machine that is not ARM. Three emulated CPUs: `max` (every extension qemu knows, so
+# every table hearth has for ARM64 is available and tested), `cortex-a76` (dotprod, no i8mm)
+# and `cortex-a53` (ARMv8.0, neither), which check that a table is only handed out to a CPU
+# that has its instructions.
 #
 # usage: scripts/test-arm64-kernels.sh [--build-only] [BUILD_DIR]   (default build/arm64-kernels)
 # Incremental (a generated build.ninja with header dependencies). Used by the ctest
@@ -62,8 +63,12 @@ done
   for src in "${sources[@]}" "${tests[@]}"; do
     obj="obj/${src//\//_}.o"
     echo "build $obj: cxx $root/$src"
-    # Files named *_dotprod.cpp use the ARMv8.2 dot-product instructions (run-time checked).
-    case "$src" in *_dotprod.cpp) echo "  extra = -march=armv8.2-a+dotprod" ;; esac
+    # Files named *_dotprod.cpp and *_i8mm.cpp use ARMv8.2 extensions (run-time checked), as
+    # src/kernels/CMakeLists.txt compiles them.
+    case "$src" in
+      *_dotprod.cpp) echo "  extra = -march=armv8.2-a+dotprod" ;;
+      *_i8mm.cpp) echo "  extra = -march=armv8.2-a+dotprod+i8mm" ;;
+    esac
     objs+=("$obj")
   done
   for src in gtest-all gtest_main; do
@@ -81,7 +86,7 @@ if $build_only; then exit 0; fi
 
 status=0
 # Each CPU with the best kernel table it must be given (checked by Dispatch.AvailableIsasAndSelection).
-for cpu_isa in max:neon-dotprod cortex-a53:neon; do
+for cpu_isa in max:neon-i8mm cortex-a76:neon-dotprod cortex-a53:neon; do
   cpu=${cpu_isa%%:*}
   echo "test-arm64-kernels: running the kernel tests on an emulated ARM64 CPU ($cpu, kernels ${cpu_isa##*:})"
   if ! QEMU_CPU=$cpu HEARTH_TEST_EXPECT_BEST_ISA=${cpu_isa##*:} "$qemu" "$out/kernel_tests" --gtest_brief=1; then

@@ -4,7 +4,7 @@
 // that needs no ARM machine (not of its speed: that depends on the core).
 //
 // usage: kernel_instructions ISA TYPE SHAPE REPS
-//   ISA: neon | neon-dotprod | generic; TYPE: Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q4_K Q5_K Q6_K
+//   ISA: generic | neon | neon-dotprod | neon-i8mm; TYPE: Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q4_K Q5_K Q6_K
 //   SHAPE: one (vec_dot), two (vec_dot2, or two vec_dot), four (vec_dot4, or four vec_dot),
 //          2x2 (vec_dot2x2), 4x2 (vec_dot4x2)
 //   or TYPE attention with SHAPE scores, sums or exp (see attention())
@@ -21,11 +21,18 @@
 using namespace hearth::kernels;
 using hearth::gguf::TensorType;
 
+Isa table_named(const std::string& name) {
+  for (Isa isa : {Isa::generic, Isa::neon, Isa::neon_dotprod, Isa::neon_i8mm})
+    if (name == isa_name(isa)) return isa;
+  std::fprintf(stderr, "unknown table %s\n", name.c_str());
+  std::exit(2);
+}
+
 // Attention over an fp16 cache of 512 rows for 8 query heads of 64 (TinyLlama's group):
 // SHAPE scores (f16_rows_dot_heads), sums (f16_rows_weighted_sum_heads) or exp (exp_sum
 // over the 8 × 512 scores). The script divides by 512 rows.
 int attention(const std::string& isa, const std::string& shape, int reps) {
-  const KernelTable& k = table_for(isa == "neon" ? Isa::neon : isa == "generic" ? Isa::generic : Isa::neon_dotprod);
+  const KernelTable& k = table_for(table_named(isa));
   constexpr int g = 8, d = 64, n = 512;
   std::mt19937 rng(2);
   std::uniform_real_distribution<float> u(-1, 1);
@@ -69,7 +76,7 @@ int main(int argc, char** argv) {
                        : type == "Q4_K" ? TensorType::Q4_K
                        : type == "Q5_K" ? TensorType::Q5_K
                                         : TensorType::Q6_K;
-  const KernelTable& k = table_for(isa == "neon" ? Isa::neon : isa == "generic" ? Isa::generic : Isa::neon_dotprod);
+  const KernelTable& k = table_for(table_named(isa));
   std::mt19937 rng(1);
   std::uniform_real_distribution<float> u(-1, 1);
   std::vector<float> x(n * 4);

@@ -59,12 +59,17 @@ if [ "${types[0]}" = attention ]; then
   done
   exit 0
 fi
-printf '%-6s %-5s %14s %14s\n' type shape neon neon-dotprod
+printf '%-6s %-5s %14s %14s %14s\n' type shape neon neon-dotprod neon-i8mm
 for t in "${types[@]}"; do
   for shape in one two four 2x2 4x2; do
     case $shape in one) m=1 ;; two|2x2) m=$([ $shape = two ] && echo 2 || echo 4) ;; four) m=4 ;; 4x2) m=8 ;; esac
     line=$(printf '%-6s %-5s' "$t" "$shape")
-    for isa in neon neon-dotprod; do
+    for isa in neon neon-dotprod neon-i8mm; do
+      # The i8mm table has its own kernels for two rows of several tokens only.
+      if [ $isa = neon-i8mm ] && [ $m -lt 4 -o $shape = four ]; then
+        line+=$(printf ' %14s' '(dotprod)')
+        continue
+      fi
       # Kernels a table does not have print "-" (2x2 and 4x2 exist only where the table has them).
       if ! a=$(count "$isa" "$t" "$shape" 2 2>/dev/null) || ! b=$(count "$isa" "$t" "$shape" 6 2>/dev/null); then
         line+=$(printf ' %14s' -)

@@ -33,6 +33,7 @@ const char* isa_name(Isa isa) {
     case Isa::avx512vnni: return "avx512vnni";
     case Isa::neon: return "neon";
     case Isa::neon_dotprod: return "neon-dotprod";
+    case Isa::neon_i8mm: return "neon-i8mm";
   }
   return "unknown";
 }
@@ -65,6 +66,9 @@ std::string missing_features(Isa isa) {
       need(f.fma, "fma");
       need(f.f16c, "f16c");
       break;
+    case Isa::neon_i8mm:
+      need(f.i8mm, "i8mm");
+      [[fallthrough]];
     case Isa::neon_dotprod:
       need(f.dotprod, "asimddp");
       [[fallthrough]];
@@ -82,7 +86,7 @@ bool compiled_in(Isa isa) {
     case Isa::avx2: case Isa::avx512: case Isa::avx512vnni: return true;
 #endif
 #if defined(__aarch64__)
-    case Isa::neon: case Isa::neon_dotprod: return true;
+    case Isa::neon: case Isa::neon_dotprod: case Isa::neon_i8mm: return true;
 #endif
     default: return false;
   }
@@ -98,6 +102,7 @@ const KernelTable& table_unchecked(Isa isa) {
 #if defined(__aarch64__)
     case Isa::neon: return neon_table();
     case Isa::neon_dotprod: return neon_dotprod_table();
+    case Isa::neon_i8mm: return neon_i8mm_table();
 #endif
     default: return generic_table();
   }
@@ -107,7 +112,7 @@ const KernelTable& select_active() {
   const char* env = std::getenv("HEARTH_ISA");
   if (env == nullptr || *env == '\0') return best_table();
   const std::string want = env;
-  for (Isa isa : {Isa::generic, Isa::avx2, Isa::avx512, Isa::avx512vnni, Isa::neon, Isa::neon_dotprod}) {
+  for (Isa isa : {Isa::generic, Isa::avx2, Isa::avx512, Isa::avx512vnni, Isa::neon, Isa::neon_dotprod, Isa::neon_i8mm}) {
     if (want != isa_name(isa)) continue;
     try {
       return table_for(isa);
@@ -116,14 +121,14 @@ const KernelTable& select_active() {
     }
   }
   throw_error(ErrorKind::invalid_argument,
-              "HEARTH_ISA={}: unknown instruction set (expected generic, avx2, avx512, avx512vnni, neon or neon-dotprod)", want);
+              "HEARTH_ISA={}: unknown instruction set (expected generic, avx2, avx512, avx512vnni, neon, neon-dotprod or neon-i8mm)", want);
 }
 
 }  // namespace
 
 std::vector<Isa> available_isas() {
   std::vector<Isa> out;
-  for (Isa isa : {Isa::generic, Isa::neon, Isa::neon_dotprod, Isa::avx2, Isa::avx512, Isa::avx512vnni})
+  for (Isa isa : {Isa::generic, Isa::neon, Isa::neon_dotprod, Isa::neon_i8mm, Isa::avx2, Isa::avx512, Isa::avx512vnni})
     if (compiled_in(isa) && missing_features(isa).empty()) out.push_back(isa);
   return out;
 }

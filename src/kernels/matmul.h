@@ -46,7 +46,7 @@ void dequantize_row(const Weight& w, int64_t r, float* out);
 bool is_supported(gguf::TensorType type);
 
 // Name of the kernel path chosen at run time: "generic", "avx2", "avx512", "avx512vnni", "neon",
-// "neon-dotprod". Throws hearth::Error if HEARTH_ISA names an unknown path or one this CPU
+// "neon-dotprod", "neon-i8mm". Throws hearth::Error if HEARTH_ISA names an unknown path or one this CPU
 // cannot run.
 const char* isa_name();
 

@@ -58,6 +58,9 @@ CpuFeatures detect() {
 #if defined(__linux__) && defined(HWCAP_ASIMDDP)
   f.dotprod = (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
 #endif
+#if defined(__linux__) && defined(HWCAP2_I8MM)
+  f.i8mm = (getauxval(AT_HWCAP2) & HWCAP2_I8MM) != 0;
+#endif
   return f;
 }
 #else
@@ -90,6 +93,7 @@ std::string cpu_features_string(const CpuFeatures& f) {
   add(f.avx512vnni, "avx512vnni");
   add(f.neon, "neon");
   add(f.dotprod, "dotprod");
+  add(f.i8mm, "i8mm");
   return s;
 }
 

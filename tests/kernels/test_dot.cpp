@@ -153,14 +153,18 @@ TEST(Dispatch, AvailableIsasAndSelection) {
     EXPECT_STREQ(isa_name(best_table().isa), want);
   }
 #if defined(__aarch64__)
-  const bool dotprod_offered = std::find(isas.begin(), isas.end(), Isa::neon_dotprod) != isas.end();
-  EXPECT_EQ(dotprod_offered, cpu_features().dotprod);
-  if (!cpu_features().dotprod) {
+  auto offered = [&](Isa isa) { return std::find(isas.begin(), isas.end(), isa) != isas.end(); };
+  EXPECT_EQ(offered(Isa::neon_dotprod), cpu_features().dotprod);
+  EXPECT_EQ(offered(Isa::neon_i8mm), cpu_features().dotprod && cpu_features().i8mm);
+  for (auto [isa, feature] : {std::pair{Isa::neon_dotprod, "asimddp"}, std::pair{Isa::neon_i8mm, "i8mm"}}) {
+    if (offered(isa)) continue;
     try {
-      table_for(Isa::neon_dotprod);
-      FAIL() << "neon-dotprod must be refused on a CPU without the dot-product instructions";
+      table_for(isa);
+      ADD_FAILURE() << isa_name(isa) << " must be refused on a CPU without its instructions";
     } catch (const Error& e) {
-      EXPECT_NE(std::string(e.what()).find("asimddp"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(isa == Isa::neon_i8mm && cpu_features().i8mm ? "asimddp" : feature),
+                std::string::npos)
+          << e.what();
     }
   }
 #endif
