@@ -176,8 +176,9 @@ TEST(Cli, RunVerboseReportsLoadSpeedAndPages) {
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("loaded "), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("generation: 8 tokens"), std::string::npos) << r.out;
-  if (std::filesystem::exists("/proc/self/smaps"))
+  if (std::filesystem::exists("/proc/self/smaps")) {
     EXPECT_NE(r.out.find("% of the file mapped with 2 MiB pages"), std::string::npos) << r.out;
+  }
 }
 
 TEST(Cli, RunSameSeedSameStory) {

@@ -161,7 +161,10 @@ TEST(Scheduler, RejectsTooLongPrompt) {
 TEST(Registry, LoadsByNameReloadsOnChangeAndUnloads) {
   const std::string dir = test::temp_dir();
   std::filesystem::copy_file(sample_model(), dir + "/a.gguf");
-  Registry reg({.models_dir = dir, .keep_alive = std::chrono::seconds(0)});
+  RegistryOptions options;
+  options.models_dir = dir;
+  options.keep_alive = std::chrono::seconds(0);
+  Registry reg(options);
   EXPECT_THROW(reg.acquire("nope"), Error);
   {
     auto l = reg.acquire("a:latest");

@@ -75,7 +75,9 @@ TEST(HugePageBuffer, ZeroFilledWritableAndAlignedLikeModelMappings) {
   for (size_t size : {size_t(4096), 3 * kHuge + 100}) {
     HugePageBuffer b(size);
     ASSERT_EQ(b.size(), size);
-    if (size >= kHuge) EXPECT_EQ(reinterpret_cast<uintptr_t>(b.data()) % kHuge, 0u);
+    if (size >= kHuge) {
+      EXPECT_EQ(reinterpret_cast<uintptr_t>(b.data()) % kHuge, 0u);
+    }
     bool zero = true;
     for (size_t i = 0; i < size; ++i) zero = zero && b.data()[i] == 0;
     EXPECT_TRUE(zero) << size;
