@@ -6,7 +6,8 @@
 // usage: kernel_instructions ISA TYPE SHAPE REPS
 //   ISA: generic | neon | neon-dotprod | neon-i8mm; TYPE: Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q4_K Q5_K Q6_K
 //   SHAPE: one (vec_dot), two (vec_dot2, or two vec_dot), four (vec_dot4, or four vec_dot),
-//          2x2 (vec_dot2x2), 4x2 (vec_dot4x2)
+//          2x2 (vec_dot2x2), 4x2 (vec_dot4x2), pack (pack_rows, eight rows), packed
+//          (packed_dot: eight packed rows against eight tokens)
 //   or TYPE attention with SHAPE scores, sums or exp (see attention())
 #include <cstdio>
 #include <cstdlib>
@@ -82,13 +83,15 @@ int main(int argc, char** argv) {
   std::vector<float> x(n * 4);
   for (float& v : x) v = u(rng);
   const size_t row = hearth::gguf::row_bytes(t, n);
-  std::vector<uint8_t> w(row * 2);
-  quantize_row(t, x.data(), w.data(), n);
-  quantize_row(t, x.data() + n, w.data() + row, n);
+  std::vector<uint8_t> w(row * kPackRows);  // eight rows for the packed kernels, two for the rest
+  for (int r = 0; r < kPackRows; ++r) quantize_row(t, x.data() + n * (r % 4), w.data() + row * r, n);
   const Act at = k.act[int(t)];
   const size_t stride = act_row_bytes(at, n);
-  std::vector<uint8_t> a(stride * 4);
-  for (int i = 0; i < 4; ++i) quantizer(k, at)(x.data() + n * i, a.data() + stride * i, n);
+  std::vector<uint8_t> a(stride * kPackRows);
+  for (int i = 0; i < kPackRows; ++i) quantizer(k, at)(x.data() + n * (i % 4), a.data() + stride * i, n);
+  std::vector<uint8_t> packed(k.packed_block_bytes[int(t)] * size_t(n / hearth::gguf::block_size(t)) + 64);
+  void* pk = packed.data() + (64 - reinterpret_cast<uintptr_t>(packed.data()) % 64) % 64;
+  float y[kPackRows * kPackRows];
   const VecDotFn dot = k.vec_dot[int(t)];
   float out[8] = {};
   volatile float sink = 0;
@@ -111,6 +114,12 @@ int main(int argc, char** argv) {
       k.vec_dot2x2[int(t)](n, w.data(), row, a.data(), stride, out);
     } else if (shape == "4x2" && k.vec_dot4x2[int(t)] != nullptr) {
       k.vec_dot4x2[int(t)](n, w.data(), row, a.data(), stride, out);
+    } else if (shape == "pack" && k.pack_rows[int(t)] != nullptr) {
+      k.pack_rows[int(t)](n, w.data(), row, pk);
+      out[0] = float(static_cast<const int8_t*>(pk)[rep % 64]);
+    } else if (shape == "packed" && k.packed_dot[int(t)] != nullptr) {
+      k.packed_dot[int(t)](n, pk, a.data(), stride, kPackRows, y, kPackRows);
+      out[0] = y[rep % 64];
     } else {
       std::fprintf(stderr, "%s has no %s kernel for %s\n", isa.c_str(), shape.c_str(), type.c_str());
       return 1;

@@ -59,14 +59,16 @@ if [ "${types[0]}" = attention ]; then
   done
   exit 0
 fi
-printf '%-6s %-5s %14s %14s %14s\n' type shape neon neon-dotprod neon-i8mm
+printf '%-6s %-6s %14s %14s %14s\n' type shape neon neon-dotprod neon-i8mm
 for t in "${types[@]}"; do
-  for shape in one two four 2x2 4x2; do
-    case $shape in one) m=1 ;; two|2x2) m=$([ $shape = two ] && echo 2 || echo 4) ;; four) m=4 ;; 4x2) m=8 ;; esac
-    line=$(printf '%-6s %-5s' "$t" "$shape")
+  for shape in one two four 2x2 4x2 pack packed; do
+    # m: outputs (row × token pairs) per call, so the count is per 32 values of each; for
+    # pack, the eight rows packed (its cost is shared by every token of a token block).
+    case $shape in one) m=1 ;; two) m=2 ;; four|2x2) m=4 ;; 4x2|pack) m=8 ;; packed) m=64 ;; esac
+    line=$(printf '%-6s %-6s' "$t" "$shape")
     for isa in neon neon-dotprod neon-i8mm; do
       # The i8mm table has its own kernels for two rows of several tokens only.
-      if [ $isa = neon-i8mm ] && [ $m -lt 4 -o $shape = four ]; then
+      if [ $isa = neon-i8mm ] && { [ $m -lt 4 ] || [ $shape = four ]; }; then
         line+=$(printf ' %14s' '(dotprod)')
         continue
       fi

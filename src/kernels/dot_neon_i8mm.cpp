@@ -10,7 +10,9 @@
 // give the sums of all four (row, token) pairs at once, lanes [r0·t0, r0·t1, r1·t0, r1·t1];
 // a 32-value block takes four SMMLA for the four pairs, where SDOT took eight. The scales
 // are applied in that lane order too: one float FMA per block and token pair.
+#include <algorithm>
 #include <array>
+#include <type_traits>
 
 #include "kernels/dispatch.h"
 #include "kernels/neon_blocks.h"
@@ -230,6 +232,271 @@ HEARTH_INLINE void mm_q6_K(int64_t n, const BlockQ6_K* w0, const BlockQ6_K* w1, 
   for (int p = 0; p < P; ++p) store_pair<T>(acc[p], p, out);
 }
 
+// ---- packed groups of eight rows (prompt processing) -------------------------------------------
+
+// PackRowsFn / PackedDotFn (dispatch.h): a group of kPackRows = 8 rows is unpacked once into
+// SMMLA's layout, rows side by side in pairs, with each block's scales already in the 2×2 lane
+// order, and then multiplied with every token of a token block, two tokens at a time. Against
+// the two-row four-token kernel this unpacks and pairs each weight block once per token block
+// instead of once per four tokens, and pairs each activation block once per eight rows instead
+// of once per two.
+constexpr int kRowPairs = kPackRows / 2;
+
+// Writes the 2×2 sums of row pair q and token pair p to y[t·y_stride + r] (token 2p+1 only if
+// it exists: an odd token count pairs the last token with itself).
+HEARTH_INLINE void store_packed(float32x4_t acc, int q, int p, int n_tokens, float* y, size_t y_stride) {
+  float v[4];
+  vst1q_f32(v, acc);
+  float* y0 = y + size_t(2 * p) * y_stride + 2 * q;
+  y0[0] = v[0];
+  y0[1] = v[2];
+  if (2 * p + 1 < n_tokens) {
+    y0[y_stride] = v[1];
+    y0[y_stride + 1] = v[3];
+  }
+}
+
+// Calls kernel(integral_constant<int, P>) for the number of token pairs P = ceil(n_tokens / 2).
+template <typename Kernel>
+HEARTH_INLINE void by_token_pairs(int n_tokens, Kernel&& kernel) {
+  switch ((n_tokens + 1) / 2) {
+    case 1: kernel(std::integral_constant<int, 1>{}); break;
+    case 2: kernel(std::integral_constant<int, 2>{}); break;
+    case 3: kernel(std::integral_constant<int, 3>{}); break;
+    default: kernel(std::integral_constant<int, 4>{}); break;
+  }
+}
+
+// Token 2p and its partner (itself where the count is odd).
+template <typename Act>
+HEARTH_INLINE const Act* token(const void* a, size_t a_stride, int t) {
+  return reinterpret_cast<const Act*>(static_cast<const uint8_t*>(a) + size_t(t) * a_stride);
+}
+
+// The 32-value formats: per block, each row pair's four 8-value chunks side by side, its d
+// and its constant c (quant.h; 0 for Q8_0) in lane order.
+struct Packed32 {
+  int8x16_t v[kRowPairs][4];
+  float32x4_t d[kRowPairs];
+  float32x4_t c[kRowPairs];
+};
+
+template <typename Block>
+void pack_blocks32(int64_t n, const void* w, size_t w_stride, void* packed) {
+  constexpr float kOffset = 4.0f * offset_per_lane(static_cast<const Block*>(nullptr));
+  constexpr bool kMin = has_min(static_cast<const Block*>(nullptr));
+  auto* out = static_cast<Packed32*>(packed);
+  for (int64_t i = 0; i < n / QK; ++i)
+    for (int q = 0; q < kRowPairs; ++q) {
+      const Block32 b0 = load_block(reinterpret_cast<const Block*>(static_cast<const uint8_t*>(w) + 2 * q * w_stride)[i]);
+      const Block32 b1 = load_block(reinterpret_cast<const Block*>(static_cast<const uint8_t*>(w) + (2 * q + 1) * w_stride)[i]);
+      out[i].v[q][0] = pair_lo(b0.lo, b1.lo);
+      out[i].v[q][1] = pair_hi(b0.lo, b1.lo);
+      out[i].v[q][2] = pair_lo(b0.hi, b1.hi);
+      out[i].v[q][3] = pair_hi(b0.hi, b1.hi);
+      out[i].d[q] = by_row(b0.d, b1.d);
+      out[i].c[q] = kMin ? by_row(b0.m, b1.m) : vmulq_n_f32(by_row(b0.d, b1.d), kOffset);
+    }
+}
+
+template <bool HasConstant, int P>
+HEARTH_INLINE void packed_blocks32(int64_t n, const Packed32* w, const void* a, size_t a_stride, int n_tokens, float* y,
+                                   size_t y_stride) {
+  float32x4_t acc[kRowPairs][P];
+  for (int q = 0; q < kRowPairs; ++q)
+    for (int p = 0; p < P; ++p) acc[q][p] = vdupq_n_f32(0);
+  for (int64_t i = 0; i < n / QK; ++i) {
+    for (int p = 0; p < P; ++p) {
+      const BlockQ8A& x = token<BlockQ8A>(a, a_stride, 2 * p)[i];
+      const BlockQ8A& z = token<BlockQ8A>(a, a_stride, std::min(2 * p + 1, n_tokens - 1))[i];
+      const int8x16_t x0 = vld1q_s8(x.qs), x1 = vld1q_s8(x.qs + 16), z0 = vld1q_s8(z.qs), z1 = vld1q_s8(z.qs + 16);
+      const int8x16_t b[4] = {pair_lo(x0, z0), pair_hi(x0, z0), pair_lo(x1, z1), pair_hi(x1, z1)};
+      const float32x4_t da = by_token(x.d, z.d), s = by_token(x.s, z.s);
+      for (int q = 0; q < kRowPairs; ++q) {
+        int32x4_t sum = vmmlaq_s32(vdupq_n_s32(0), w[i].v[q][0], b[0]);
+        sum = vmmlaq_s32(sum, w[i].v[q][1], b[1]);
+        sum = vmmlaq_s32(sum, w[i].v[q][2], b[2]);
+        sum = vmmlaq_s32(sum, w[i].v[q][3], b[3]);
+        acc[q][p] = vfmaq_f32(acc[q][p], vcvtq_f32_s32(sum), vmulq_f32(w[i].d[q], da));
+        if constexpr (HasConstant) acc[q][p] = vfmaq_f32(acc[q][p], w[i].c[q], s);
+      }
+    }
+  }
+  for (int q = 0; q < kRowPairs; ++q)
+    for (int p = 0; p < P; ++p) store_packed(acc[q][p], q, p, n_tokens, y, y_stride);
+}
+
+template <bool HasConstant>
+void packed_dot_blocks32(int64_t n, const void* packed, const void* a, size_t a_stride, int n_tokens, float* y,
+                         size_t y_stride) {
+  by_token_pairs(n_tokens, [&](auto P) {
+    packed_blocks32<HasConstant, P()>(n, static_cast<const Packed32*>(packed), a, a_stride, n_tokens, y, y_stride);
+  });
+}
+
+// Q4_K/Q5_K: per super-block, each sub-block's values of the row pairs, the sub-blocks'
+// integer scales in lane order, the mins, and d and dmin in lane order.
+struct PackedK {
+  int8x16_t v[8][kRowPairs][4];  // [sub-block][row pair][8-value chunk]
+  int32x4_t sc[8][kRowPairs];
+  int16x8_t m[kRowPairs][2];
+  float32x4_t d[kRowPairs], dmin[kRowPairs];
+};
+
+template <typename BlockK, bool High>
+void pack_q45_K(int64_t n, const void* w, size_t w_stride, void* packed) {
+  auto* out = static_cast<PackedK*>(packed);
+  auto row = [&](int r) { return reinterpret_cast<const BlockK*>(static_cast<const uint8_t*>(w) + r * w_stride); };
+  for (int64_t i = 0; i < n / QK_K; ++i)
+    for (int q = 0; q < kRowPairs; ++q) {
+      const BlockK& b0 = row(2 * q)[i];
+      const BlockK& b1 = row(2 * q + 1)[i];
+      uint8x8_t s0, m0, s1, m1;
+      neon::scales_k4(b0.scales, s0, m0);
+      neon::scales_k4(b1.scales, s1, m1);
+      const RowScales<8> sc = row_scales(s0, s1);
+      for (int k = 0; k < 4; ++k) {
+        int8x16_t q0[4], q1[4];
+        k_quant_values<High>(b0, k, q0);
+        k_quant_values<High>(b1, k, q1);
+        for (int half = 0; half < 2; ++half) {  // sub-block 2k + half: q[2·half], q[2·half + 1]
+          int8x16_t* v = out[i].v[2 * k + half][q];
+          v[0] = pair_lo(q0[2 * half], q1[2 * half]);
+          v[1] = pair_hi(q0[2 * half], q1[2 * half]);
+          v[2] = pair_lo(q0[2 * half + 1], q1[2 * half + 1]);
+          v[3] = pair_hi(q0[2 * half + 1], q1[2 * half + 1]);
+          out[i].sc[2 * k + half][q] = sc(2 * k + half);
+        }
+      }
+      out[i].m[q][0] = vreinterpretq_s16_u16(vmovl_u8(m0));
+      out[i].m[q][1] = vreinterpretq_s16_u16(vmovl_u8(m1));
+      out[i].d[q] = by_row(h2f(b0.d), h2f(b1.d));
+      out[i].dmin[q] = by_row(h2f(b0.dmin), h2f(b1.dmin));
+    }
+}
+
+template <int P>
+HEARTH_INLINE void packed_k(int64_t n, const PackedK* w, const void* a, size_t a_stride, int n_tokens, float* y,
+                            size_t y_stride) {
+  float32x4_t acc[kRowPairs][P];
+  for (int q = 0; q < kRowPairs; ++q)
+    for (int p = 0; p < P; ++p) acc[q][p] = vdupq_n_f32(0);
+  for (int64_t i = 0; i < n / QK_K; ++i)
+    for (int p = 0; p < P; ++p) {
+      const BlockQ8_K& x = token<BlockQ8_K>(a, a_stride, 2 * p)[i];
+      const BlockQ8_K& z = token<BlockQ8_K>(a, a_stride, std::min(2 * p + 1, n_tokens - 1))[i];
+      int32x4_t isum[kRowPairs];
+      for (int q = 0; q < kRowPairs; ++q) isum[q] = vdupq_n_s32(0);
+      for (int j = 0; j < 8; ++j) {
+        const int8x16_t x0 = vld1q_s8(x.qs + 32 * j), x1 = vld1q_s8(x.qs + 32 * j + 16);
+        const int8x16_t z0 = vld1q_s8(z.qs + 32 * j), z1 = vld1q_s8(z.qs + 32 * j + 16);
+        const int8x16_t b[4] = {pair_lo(x0, z0), pair_hi(x0, z0), pair_lo(x1, z1), pair_hi(x1, z1)};
+        for (int q = 0; q < kRowPairs; ++q) {
+          int32x4_t s = vmmlaq_s32(vdupq_n_s32(0), w[i].v[j][q][0], b[0]);
+          s = vmmlaq_s32(s, w[i].v[j][q][1], b[1]);
+          s = vmmlaq_s32(s, w[i].v[j][q][2], b[2]);
+          s = vmmlaq_s32(s, w[i].v[j][q][3], b[3]);
+          isum[q] = vmlaq_s32(isum[q], s, w[i].sc[j][q]);
+        }
+      }
+      const int16x8_t bx = vpaddq_s16(vld1q_s16(x.bsums), vld1q_s16(x.bsums + 8));
+      const int16x8_t bz = vpaddq_s16(vld1q_s16(z.bsums), vld1q_s16(z.bsums + 8));
+      const float32x4_t da = by_token(x.d, z.d);
+      for (int q = 0; q < kRowPairs; ++q) {
+        acc[q][p] = vfmaq_f32(acc[q][p], vcvtq_f32_s32(isum[q]), vmulq_f32(w[i].d[q], da));
+        const int32x4_t mins = cross_sums(w[i].m[q][0], w[i].m[q][1], bx, bz);
+        acc[q][p] = vfmsq_f32(acc[q][p], vcvtq_f32_s32(mins), vmulq_f32(w[i].dmin[q], da));
+      }
+    }
+  for (int q = 0; q < kRowPairs; ++q)
+    for (int p = 0; p < P; ++p) store_packed(acc[q][p], q, p, n_tokens, y, y_stride);
+}
+
+void packed_dot_k(int64_t n, const void* packed, const void* a, size_t a_stride, int n_tokens, float* y,
+                  size_t y_stride) {
+  by_token_pairs(n_tokens, [&](auto P) {
+    packed_k<P()>(n, static_cast<const PackedK*>(packed), a, a_stride, n_tokens, y, y_stride);
+  });
+}
+
+// Q6_K: per super-block, the sixteen 16-value sub-blocks' values of the row pairs, their
+// scales in lane order, and the scales as int16 for the -32 offset.
+struct PackedQ6 {
+  int8x16_t v[16][kRowPairs][2];
+  int32x4_t sc[16][kRowPairs];
+  int16x8_t sc16[kRowPairs][2][2];  // [row pair][row][sub-blocks 0-7, 8-15]
+  float32x4_t d[kRowPairs];
+};
+
+void pack_q6_K(int64_t n, const void* w, size_t w_stride, void* packed) {
+  auto* out = static_cast<PackedQ6*>(packed);
+  auto row = [&](int r) { return reinterpret_cast<const BlockQ6_K*>(static_cast<const uint8_t*>(w) + r * w_stride); };
+  for (int64_t i = 0; i < n / QK_K; ++i)
+    for (int q = 0; q < kRowPairs; ++q) {
+      const BlockQ6_K& b0 = row(2 * q)[i];
+      const BlockQ6_K& b1 = row(2 * q + 1)[i];
+      const int8x16_t s0 = vld1q_s8(b0.scales), s1 = vld1q_s8(b1.scales);
+      const RowScales<16> sc = row_scales(s0, s1);
+      for (int h = 0; h < 2; ++h)
+        for (int k = 0; k < 4; ++k) {
+          int8x16_t q0[2], q1[2];
+          q6_values(b0, h, k, q0);
+          q6_values(b1, h, k, q1);
+          for (int s = 0; s < 2; ++s) {  // sub-block 8h + 2k + s
+            const int j = 8 * h + 2 * k + s;
+            out[i].v[j][q][0] = pair_lo(q0[s], q1[s]);
+            out[i].v[j][q][1] = pair_hi(q0[s], q1[s]);
+            out[i].sc[j][q] = sc(j);
+          }
+        }
+      out[i].sc16[q][0][0] = vmovl_s8(vget_low_s8(s0));
+      out[i].sc16[q][0][1] = vmovl_high_s8(s0);
+      out[i].sc16[q][1][0] = vmovl_s8(vget_low_s8(s1));
+      out[i].sc16[q][1][1] = vmovl_high_s8(s1);
+      out[i].d[q] = by_row(h2f(b0.d), h2f(b1.d));
+    }
+}
+
+template <int P>
+HEARTH_INLINE void packed_q6(int64_t n, const PackedQ6* w, const void* a, size_t a_stride, int n_tokens, float* y,
+                             size_t y_stride) {
+  float32x4_t acc[kRowPairs][P];
+  for (int q = 0; q < kRowPairs; ++q)
+    for (int p = 0; p < P; ++p) acc[q][p] = vdupq_n_f32(0);
+  for (int64_t i = 0; i < n / QK_K; ++i)
+    for (int p = 0; p < P; ++p) {
+      const BlockQ8_K& x = token<BlockQ8_K>(a, a_stride, 2 * p)[i];
+      const BlockQ8_K& z = token<BlockQ8_K>(a, a_stride, std::min(2 * p + 1, n_tokens - 1))[i];
+      const int16x8_t x0 = vld1q_s16(x.bsums), x1 = vld1q_s16(x.bsums + 8);
+      const int16x8_t z0 = vld1q_s16(z.bsums), z1 = vld1q_s16(z.bsums + 8);
+      int32x4_t isum[kRowPairs];
+      for (int q = 0; q < kRowPairs; ++q) {
+        const int32x4_t o = vaddq_s32(cross_sums(w[i].sc16[q][0][0], w[i].sc16[q][1][0], x0, z0),
+                                      cross_sums(w[i].sc16[q][0][1], w[i].sc16[q][1][1], x1, z1));
+        isum[q] = vmulq_n_s32(o, -32);
+      }
+      for (int j = 0; j < 16; ++j) {
+        const int8x16_t xj = vld1q_s8(x.qs + 16 * j), zj = vld1q_s8(z.qs + 16 * j);
+        const int8x16_t b0 = pair_lo(xj, zj), b1 = pair_hi(xj, zj);
+        for (int q = 0; q < kRowPairs; ++q) {
+          const int32x4_t s = vmmlaq_s32(vmmlaq_s32(vdupq_n_s32(0), w[i].v[j][q][0], b0), w[i].v[j][q][1], b1);
+          isum[q] = vmlaq_s32(isum[q], s, w[i].sc[j][q]);
+        }
+      }
+      const float32x4_t da = by_token(x.d, z.d);
+      for (int q = 0; q < kRowPairs; ++q) acc[q][p] = vfmaq_f32(acc[q][p], vcvtq_f32_s32(isum[q]), vmulq_f32(w[i].d[q], da));
+    }
+  for (int q = 0; q < kRowPairs; ++q)
+    for (int p = 0; p < P; ++p) store_packed(acc[q][p], q, p, n_tokens, y, y_stride);
+}
+
+void packed_dot_q6_K(int64_t n, const void* packed, const void* a, size_t a_stride, int n_tokens, float* y,
+                     size_t y_stride) {
+  by_token_pairs(n_tokens, [&](auto P) {
+    packed_q6<P()>(n, static_cast<const PackedQ6*>(packed), a, a_stride, n_tokens, y, y_stride);
+  });
+}
+
 // ---- the table's shapes (VecDot2x2Fn, VecDot4x2Fn) ---------------------------------------------
 
 template <typename Act, int T>
@@ -278,6 +545,19 @@ const KernelTable& neon_i8mm_table() {
     set(TensorType::Q4_K, q45_K<BlockQ4_K, false, 2>, q45_K<BlockQ4_K, false, 4>);
     set(TensorType::Q5_K, q45_K<BlockQ5_K, true, 2>, q45_K<BlockQ5_K, true, 4>);
     set(TensorType::Q6_K, q6_K<2>, q6_K<4>);
+    auto set_packed = [&](TensorType type, PackRowsFn pack, PackedDotFn dot, size_t bytes_per_block) {
+      t.pack_rows[int(type)] = pack;
+      t.packed_dot[int(type)] = dot;
+      t.packed_block_bytes[int(type)] = bytes_per_block;
+    };
+    set_packed(TensorType::Q4_0, pack_blocks32<BlockQ4_0>, packed_dot_blocks32<true>, sizeof(Packed32));
+    set_packed(TensorType::Q4_1, pack_blocks32<BlockQ4_1>, packed_dot_blocks32<true>, sizeof(Packed32));
+    set_packed(TensorType::Q5_0, pack_blocks32<BlockQ5_0>, packed_dot_blocks32<true>, sizeof(Packed32));
+    set_packed(TensorType::Q5_1, pack_blocks32<BlockQ5_1>, packed_dot_blocks32<true>, sizeof(Packed32));
+    set_packed(TensorType::Q8_0, pack_blocks32<BlockQ8_0>, packed_dot_blocks32<false>, sizeof(Packed32));
+    set_packed(TensorType::Q4_K, pack_q45_K<BlockQ4_K, false>, packed_dot_k, sizeof(PackedK));
+    set_packed(TensorType::Q5_K, pack_q45_K<BlockQ5_K, true>, packed_dot_k, sizeof(PackedK));
+    set_packed(TensorType::Q6_K, pack_q6_K, packed_dot_q6_K, sizeof(PackedQ6));
     return t;
   }();
   return table;
