@@ -1,17 +1,18 @@
 // ARM64 Advanced SIMD (NEON) kernels. NEON is part of the ARMv8-A base architecture, so this
 // file needs no extra compiler flags and its table is always usable on ARM64. It uses only
-// base instructions: int8 products widen with SMULL into int16 (|q| ≤ 128, so 128·128 fits)
-// and pairwise-add into int32. CPUs with the dot-product extension (ARMv8.2+, nearly every
-// ARM64 laptop, phone and server since 2018) get dot_neon_dotprod.cpp's table on top of this
-// one. Here: the activation quantizers, attention over the fp16 cache, softmax and SwiGLU, the
-// fp16/bf16 row conversions, and one-row dots for F32, F16, Q4_0, Q8_0, Q4_K and Q6_K; the
-// other types' dots come from the generic table.
+// base instructions: the quantized types' dot products are neon_dot_kernels.h's with int8
+// products widened by SMULL into int16 (|q| ≤ 128, so 128·128 fits) and pairwise-added into
+// int32. CPUs with the dot-product extension (ARMv8.2+, nearly every ARM64 laptop, phone and
+// server since 2018) get the same kernels built with SDOT (dot_neon_dotprod.cpp). Here also:
+// F32 and F16 dots, the activation quantizers, attention over the fp16 cache, softmax and
+// SwiGLU, and the fp16/bf16 row conversions; BF16 dots come from the generic table.
 #include <algorithm>
 #include <limits>
 #include <type_traits>
 
 #include "kernels/dispatch.h"
 #include "kernels/fp16.h"
+#include "kernels/neon_dot_kernels.h"
 #include "kernels/quant.h"
 #include "kernels/simd_neon.h"
 
@@ -24,13 +25,6 @@ namespace {
 using neon::h2f;
 using neon::load_f16x4;
 using neon::load_f16x8;
-
-// Σ a·b over 16 signed bytes, as 4 int32 partial sums.
-inline int32x4_t dot16(int8x16_t a, int8x16_t b) {
-  const int16x8_t p0 = vmull_s8(vget_low_s8(a), vget_low_s8(b));
-  const int16x8_t p1 = vmull_high_s8(a, b);
-  return vaddq_s32(vpaddlq_s16(p0), vpaddlq_s16(p1));
-}
 
 float dot_f32(int64_t n, const void* wv, const void* av) {
   const float* w = static_cast<const float*>(wv);
@@ -63,91 +57,6 @@ float dot_f16(int64_t n, const void* wv, const void* av) {
   for (; i + 4 <= n; i += 4) acc0 = vfmaq_f32(acc0, load_f16x4(w + i), vld1q_f32(a + i));
   float sum = vaddvq_f32(vaddq_f32(vaddq_f32(acc0, acc1), vaddq_f32(acc2, acc3)));
   for (; i < n; ++i) sum += h2f(w[i]) * a[i];
-  return sum;
-}
-
-float dot_q4_0(int64_t n, const void* wv, const void* av) {
-  const BlockQ4_0* w = static_cast<const BlockQ4_0*>(wv);
-  const BlockQ8A* a = static_cast<const BlockQ8A*>(av);
-  float32x4_t acc = vdupq_n_f32(0);
-  const uint8x16_t low4 = vdupq_n_u8(0x0f);
-  const int8x16_t eight = vdupq_n_s8(8);
-  for (int64_t i = 0; i < n / QK; ++i) {
-    const uint8x16_t v = vld1q_u8(w[i].qs);
-    const int8x16_t lo = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(v, low4)), eight);
-    const int8x16_t hi = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(v, 4)), eight);
-    const int32x4_t p = vaddq_s32(dot16(lo, vld1q_s8(a[i].qs)), dot16(hi, vld1q_s8(a[i].qs + 16)));
-    acc = vfmaq_n_f32(acc, vcvtq_f32_s32(p), h2f(w[i].d) * a[i].d);
-  }
-  return vaddvq_f32(acc);
-}
-
-float dot_q8_0(int64_t n, const void* wv, const void* av) {
-  const BlockQ8_0* w = static_cast<const BlockQ8_0*>(wv);
-  const BlockQ8A* a = static_cast<const BlockQ8A*>(av);
-  float32x4_t acc = vdupq_n_f32(0);
-  for (int64_t i = 0; i < n / QK; ++i) {
-    const int32x4_t p = vaddq_s32(dot16(vld1q_s8(w[i].qs), vld1q_s8(a[i].qs)),
-                                  dot16(vld1q_s8(w[i].qs + 16), vld1q_s8(a[i].qs + 16)));
-    acc = vfmaq_n_f32(acc, vcvtq_f32_s32(p), h2f(w[i].d) * a[i].d);
-  }
-  return vaddvq_f32(acc);
-}
-
-float dot_q4_K(int64_t n, const void* wv, const void* av) {
-  const BlockQ4_K* w = static_cast<const BlockQ4_K*>(wv);
-  const BlockQ8_K* a = static_cast<const BlockQ8_K*>(av);
-  const uint8x16_t low4 = vdupq_n_u8(0x0f);
-  float sum = 0;
-  for (int64_t i = 0; i < n / QK_K; ++i) {
-    uint8_t sc[8], m[8];
-    neon::unpack_scales_k4(w[i].scales, sc, m);
-    int summ = 0;
-    for (int j = 0; j < 8; ++j) summ += m[j] * (a[i].bsums[2 * j] + a[i].bsums[2 * j + 1]);
-    int sumi = 0;
-    for (int k = 0; k < 4; ++k) {
-      const uint8x16_t q0 = vld1q_u8(w[i].qs + 32 * k), q1 = vld1q_u8(w[i].qs + 32 * k + 16);
-      const int8_t* qa = a[i].qs + 64 * k;
-      const int32x4_t lo = vaddq_s32(dot16(vreinterpretq_s8_u8(vandq_u8(q0, low4)), vld1q_s8(qa)),
-                                     dot16(vreinterpretq_s8_u8(vandq_u8(q1, low4)), vld1q_s8(qa + 16)));
-      const int32x4_t hi = vaddq_s32(dot16(vreinterpretq_s8_u8(vshrq_n_u8(q0, 4)), vld1q_s8(qa + 32)),
-                                     dot16(vreinterpretq_s8_u8(vshrq_n_u8(q1, 4)), vld1q_s8(qa + 48)));
-      sumi += sc[2 * k] * vaddvq_s32(lo) + sc[2 * k + 1] * vaddvq_s32(hi);
-    }
-    sum += a[i].d * (h2f(w[i].d) * float(sumi) - h2f(w[i].dmin) * float(summ));
-  }
-  return sum;
-}
-
-float dot_q6_K(int64_t n, const void* wv, const void* av) {
-  const BlockQ6_K* w = static_cast<const BlockQ6_K*>(wv);
-  const BlockQ8_K* a = static_cast<const BlockQ8_K*>(av);
-  const uint8x16_t low4 = vdupq_n_u8(0x0f), two = vdupq_n_u8(3);
-  const int8x16_t off = vdupq_n_s8(32);
-  float sum = 0;
-  for (int64_t i = 0; i < n / QK_K; ++i) {
-    int sumi = 0;
-    for (int h = 0; h < 2; ++h) {
-      const uint8_t* ql = w[i].ql + 64 * h;
-      const uint8_t* qh = w[i].qh + 32 * h;
-      const int8_t* qa = a[i].qs + 128 * h;
-      const int8_t* sc = w[i].scales + 8 * h;
-      // Value l + 32k of this half (l in [16s, 16s+16)) belongs to sub-block 2k + s.
-      for (int s = 0; s < 2; ++s) {
-        const uint8x16_t l0 = vld1q_u8(ql + 16 * s), l1 = vld1q_u8(ql + 32 + 16 * s), hh = vld1q_u8(qh + 16 * s);
-        uint8x16_t q[4];
-        q[0] = vorrq_u8(vandq_u8(l0, low4), vshlq_n_u8(vandq_u8(hh, two), 4));
-        q[1] = vorrq_u8(vandq_u8(l1, low4), vshlq_n_u8(vandq_u8(vshrq_n_u8(hh, 2), two), 4));
-        q[2] = vorrq_u8(vshrq_n_u8(l0, 4), vshlq_n_u8(vandq_u8(vshrq_n_u8(hh, 4), two), 4));
-        q[3] = vorrq_u8(vshrq_n_u8(l1, 4), vshlq_n_u8(vshrq_n_u8(hh, 6), 4));
-        for (int k = 0; k < 4; ++k) {
-          const int8x16_t v = vsubq_s8(vreinterpretq_s8_u8(q[k]), off);
-          sumi += sc[2 * k + s] * vaddvq_s32(dot16(v, vld1q_s8(qa + 32 * k + 16 * s)));
-        }
-      }
-    }
-    sum += a[i].d * h2f(w[i].d) * float(sumi);
-  }
   return sum;
 }
 
@@ -417,10 +326,7 @@ const KernelTable& neon_table() {
     t.isa = Isa::neon;
     t.vec_dot[int(TensorType::F32)] = dot_f32;
     t.vec_dot[int(TensorType::F16)] = dot_f16;
-    t.vec_dot[int(TensorType::Q4_0)] = dot_q4_0;
-    t.vec_dot[int(TensorType::Q8_0)] = dot_q8_0;
-    t.vec_dot[int(TensorType::Q4_K)] = dot_q4_K;
-    t.vec_dot[int(TensorType::Q6_K)] = dot_q6_K;
+    set_block_kernels(t);
     t.quantize_q8a = quantize_q8a;
     t.quantize_q8x = quantize_q8x_via<quantize_q8a>;
     t.quantize_q8_K = quantize_q8_K;

@@ -29,20 +29,8 @@ HEARTH_INLINE void load_f16x8(const uint16_t* p, float32x4_t& lo, float32x4_t& h
   hi = vcvt_high_f32_f16(h);
 }
 
-// Q4_K/Q5_K 12-byte scales → sc[8], m[8] (layout in quant.h).
-HEARTH_INLINE void unpack_scales_k4(const uint8_t* scales, uint8_t sc[8], uint8_t m[8]) {
-  uint32_t u[3];
-  std::memcpy(u, scales, 12);
-  const uint32_t sc_lo = u[0] & 0x3f3f3f3fu, m_lo = u[1] & 0x3f3f3f3fu;
-  const uint32_t sc_hi = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);
-  const uint32_t m_hi = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4);
-  std::memcpy(sc, &sc_lo, 4);
-  std::memcpy(sc + 4, &sc_hi, 4);
-  std::memcpy(m, &m_lo, 4);
-  std::memcpy(m + 4, &m_hi, 4);
-}
-
-// The same as two 8-byte vectors, without a round trip through memory.
+// Q4_K/Q5_K 12-byte scales (layout in quant.h) → the eight 6-bit scales and the eight mins
+// as two 8-byte vectors.
 HEARTH_INLINE void scales_k4(const uint8_t* scales, uint8x8_t& sc, uint8x8_t& m) {
   uint32_t u[3];
   std::memcpy(u, scales, 12);
