@@ -267,11 +267,31 @@ HEARTH_INLINE void by_token_pairs(int n_tokens, Kernel&& kernel) {
   }
 }
 
-// Token 2p and its partner (itself where the count is odd).
+// Block i of token pair p: tokens 2p and 2p+1, or 2p twice where the count is odd.
 template <typename Act>
-HEARTH_INLINE const Act* token(const void* a, size_t a_stride, int t) {
-  return reinterpret_cast<const Act*>(static_cast<const uint8_t*>(a) + size_t(t) * a_stride);
+struct TokenPair {
+  const Act& x;
+  const Act& z;
+};
+template <typename Act>
+HEARTH_INLINE TokenPair<Act> token_pair(const void* a, size_t a_stride, int p, int n_tokens, int64_t i) {
+  auto row = [&](int t) { return reinterpret_cast<const Act*>(static_cast<const uint8_t*>(a) + size_t(t) * a_stride); };
+  return {row(2 * p)[i], row(std::min(2 * p + 1, n_tokens - 1))[i]};
 }
+
+// The 2×2 accumulators of the four row pairs and P token pairs of a packed kernel.
+template <int P>
+struct PackedSums {
+  float32x4_t v[kRowPairs][P];
+  PackedSums() {
+    for (int q = 0; q < kRowPairs; ++q)
+      for (int p = 0; p < P; ++p) v[q][p] = vdupq_n_f32(0);
+  }
+  HEARTH_INLINE void store(int n_tokens, float* y, size_t y_stride) const {
+    for (int q = 0; q < kRowPairs; ++q)
+      for (int p = 0; p < P; ++p) store_packed(v[q][p], q, p, n_tokens, y, y_stride);
+  }
+};
 
 // The 32-value formats: per block, each row pair's four 8-value chunks side by side, its d
 // and its constant c (quant.h; 0 for Q8_0) in lane order.
@@ -302,13 +322,10 @@ void pack_blocks32(int64_t n, const void* w, size_t w_stride, void* packed) {
 template <bool HasConstant, int P>
 HEARTH_INLINE void packed_blocks32(int64_t n, const Packed32* w, const void* a, size_t a_stride, int n_tokens, float* y,
                                    size_t y_stride) {
-  float32x4_t acc[kRowPairs][P];
-  for (int q = 0; q < kRowPairs; ++q)
-    for (int p = 0; p < P; ++p) acc[q][p] = vdupq_n_f32(0);
+  PackedSums<P> acc;
   for (int64_t i = 0; i < n / QK; ++i) {
     for (int p = 0; p < P; ++p) {
-      const BlockQ8A& x = token<BlockQ8A>(a, a_stride, 2 * p)[i];
-      const BlockQ8A& z = token<BlockQ8A>(a, a_stride, std::min(2 * p + 1, n_tokens - 1))[i];
+      const auto [x, z] = token_pair<BlockQ8A>(a, a_stride, p, n_tokens, i);
       const int8x16_t x0 = vld1q_s8(x.qs), x1 = vld1q_s8(x.qs + 16), z0 = vld1q_s8(z.qs), z1 = vld1q_s8(z.qs + 16);
       const int8x16_t b[4] = {pair_lo(x0, z0), pair_hi(x0, z0), pair_lo(x1, z1), pair_hi(x1, z1)};
       const float32x4_t da = by_token(x.d, z.d), s = by_token(x.s, z.s);
@@ -317,13 +334,12 @@ HEARTH_INLINE void packed_blocks32(int64_t n, const Packed32* w, const void* a, 
         sum = vmmlaq_s32(sum, w[i].v[q][1], b[1]);
         sum = vmmlaq_s32(sum, w[i].v[q][2], b[2]);
         sum = vmmlaq_s32(sum, w[i].v[q][3], b[3]);
-        acc[q][p] = vfmaq_f32(acc[q][p], vcvtq_f32_s32(sum), vmulq_f32(w[i].d[q], da));
-        if constexpr (HasConstant) acc[q][p] = vfmaq_f32(acc[q][p], w[i].c[q], s);
+        acc.v[q][p] = vfmaq_f32(acc.v[q][p], vcvtq_f32_s32(sum), vmulq_f32(w[i].d[q], da));
+        if constexpr (HasConstant) acc.v[q][p] = vfmaq_f32(acc.v[q][p], w[i].c[q], s);
       }
     }
   }
-  for (int q = 0; q < kRowPairs; ++q)
-    for (int p = 0; p < P; ++p) store_packed(acc[q][p], q, p, n_tokens, y, y_stride);
+  acc.store(n_tokens, y, y_stride);
 }
 
 template <bool HasConstant>
@@ -378,13 +394,10 @@ void pack_q45_K(int64_t n, const void* w, size_t w_stride, void* packed) {
 template <int P>
 HEARTH_INLINE void packed_k(int64_t n, const PackedK* w, const void* a, size_t a_stride, int n_tokens, float* y,
                             size_t y_stride) {
-  float32x4_t acc[kRowPairs][P];
-  for (int q = 0; q < kRowPairs; ++q)
-    for (int p = 0; p < P; ++p) acc[q][p] = vdupq_n_f32(0);
+  PackedSums<P> acc;
   for (int64_t i = 0; i < n / QK_K; ++i)
     for (int p = 0; p < P; ++p) {
-      const BlockQ8_K& x = token<BlockQ8_K>(a, a_stride, 2 * p)[i];
-      const BlockQ8_K& z = token<BlockQ8_K>(a, a_stride, std::min(2 * p + 1, n_tokens - 1))[i];
+      const auto [x, z] = token_pair<BlockQ8_K>(a, a_stride, p, n_tokens, i);
       int32x4_t isum[kRowPairs];
       for (int q = 0; q < kRowPairs; ++q) isum[q] = vdupq_n_s32(0);
       for (int j = 0; j < 8; ++j) {
@@ -403,13 +416,12 @@ HEARTH_INLINE void packed_k(int64_t n, const PackedK* w, const void* a, size_t a
       const int16x8_t bz = vpaddq_s16(vld1q_s16(z.bsums), vld1q_s16(z.bsums + 8));
       const float32x4_t da = by_token(x.d, z.d);
       for (int q = 0; q < kRowPairs; ++q) {
-        acc[q][p] = vfmaq_f32(acc[q][p], vcvtq_f32_s32(isum[q]), vmulq_f32(w[i].d[q], da));
+        acc.v[q][p] = vfmaq_f32(acc.v[q][p], vcvtq_f32_s32(isum[q]), vmulq_f32(w[i].d[q], da));
         const int32x4_t mins = cross_sums(w[i].m[q][0], w[i].m[q][1], bx, bz);
-        acc[q][p] = vfmsq_f32(acc[q][p], vcvtq_f32_s32(mins), vmulq_f32(w[i].dmin[q], da));
+        acc.v[q][p] = vfmsq_f32(acc.v[q][p], vcvtq_f32_s32(mins), vmulq_f32(w[i].dmin[q], da));
       }
     }
-  for (int q = 0; q < kRowPairs; ++q)
-    for (int p = 0; p < P; ++p) store_packed(acc[q][p], q, p, n_tokens, y, y_stride);
+  acc.store(n_tokens, y, y_stride);
 }
 
 void packed_dot_k(int64_t n, const void* packed, const void* a, size_t a_stride, int n_tokens, float* y,
@@ -460,13 +472,10 @@ void pack_q6_K(int64_t n, const void* w, size_t w_stride, void* packed) {
 template <int P>
 HEARTH_INLINE void packed_q6(int64_t n, const PackedQ6* w, const void* a, size_t a_stride, int n_tokens, float* y,
                              size_t y_stride) {
-  float32x4_t acc[kRowPairs][P];
-  for (int q = 0; q < kRowPairs; ++q)
-    for (int p = 0; p < P; ++p) acc[q][p] = vdupq_n_f32(0);
+  PackedSums<P> acc;
   for (int64_t i = 0; i < n / QK_K; ++i)
     for (int p = 0; p < P; ++p) {
-      const BlockQ8_K& x = token<BlockQ8_K>(a, a_stride, 2 * p)[i];
-      const BlockQ8_K& z = token<BlockQ8_K>(a, a_stride, std::min(2 * p + 1, n_tokens - 1))[i];
+      const auto [x, z] = token_pair<BlockQ8_K>(a, a_stride, p, n_tokens, i);
       const int16x8_t x0 = vld1q_s16(x.bsums), x1 = vld1q_s16(x.bsums + 8);
       const int16x8_t z0 = vld1q_s16(z.bsums), z1 = vld1q_s16(z.bsums + 8);
       int32x4_t isum[kRowPairs];
@@ -484,10 +493,10 @@ HEARTH_INLINE void packed_q6(int64_t n, const PackedQ6* w, const void* a, size_t
         }
       }
       const float32x4_t da = by_token(x.d, z.d);
-      for (int q = 0; q < kRowPairs; ++q) acc[q][p] = vfmaq_f32(acc[q][p], vcvtq_f32_s32(isum[q]), vmulq_f32(w[i].d[q], da));
+      for (int q = 0; q < kRowPairs; ++q)
+        acc.v[q][p] = vfmaq_f32(acc.v[q][p], vcvtq_f32_s32(isum[q]), vmulq_f32(w[i].d[q], da));
     }
-  for (int q = 0; q < kRowPairs; ++q)
-    for (int p = 0; p < P; ++p) store_packed(acc[q][p], q, p, n_tokens, y, y_stride);
+  acc.store(n_tokens, y, y_stride);
 }
 
 void packed_dot_q6_K(int64_t n, const void* packed, const void* a, size_t a_stride, int n_tokens, float* y,
