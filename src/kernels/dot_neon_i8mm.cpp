@@ -1,8 +1,9 @@
 // ARM64 kernels with the int8 matrix-multiply extension (SMMLA, FEAT_I8MM: Apple M2 and later,
 // Neoverse V1/V2/N2, Graviton 3 and 4, Cortex-A510/A710/X2 and later). Compiled with
 // -march=armv8.2-a+dotprod+i8mm and handed out only when the CPU reports both asimddp and i8mm
-// (util/cpu.h); the table starts from the dotprod one and replaces the kernels of two weight
-// rows against two or four tokens, which prompt processing runs.
+// (util/cpu.h); the table starts from the dotprod one, replaces the kernels of two weight rows
+// against two or four tokens and adds packed kernels (eight rows against up to eight tokens),
+// which prompt processing runs.
 //
 // SMMLA multiplies a 2×8 int8 matrix by the transpose of another 2×8 one into a 2×2 int32
 // block, accumulating: 32 products per instruction against SDOT's 16. Two weight rows' eight
