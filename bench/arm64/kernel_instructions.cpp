@@ -4,13 +4,15 @@
 // that needs no ARM machine (not of its speed: that depends on the core).
 //
 // usage: kernel_instructions ISA TYPE SHAPE REPS
-//   ISA: generic | neon | neon-dotprod | neon-i8mm; TYPE: Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q4_K Q5_K Q6_K
+//   ISA: generic | neon | neon-dotprod | neon-i8mm;
+//   TYPE: Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q4_K Q5_K Q6_K, or F16 BF16 (float activations)
 //   SHAPE: one (vec_dot), two (vec_dot2, or two vec_dot), four (vec_dot4, or four vec_dot),
 //          2x2 (vec_dot2x2), 4x2 (vec_dot4x2), pack (pack_rows, eight rows), packed
 //          (packed_dot: eight packed rows against eight tokens)
 //   or TYPE attention with SHAPE scores, sums or exp (see attention())
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -76,6 +78,8 @@ int main(int argc, char** argv) {
                        : type == "Q8_0" ? TensorType::Q8_0
                        : type == "Q4_K" ? TensorType::Q4_K
                        : type == "Q5_K" ? TensorType::Q5_K
+                       : type == "F16"  ? TensorType::F16
+                       : type == "BF16" ? TensorType::BF16
                                         : TensorType::Q6_K;
   const KernelTable& k = table_for(table_named(isa));
   std::mt19937 rng(1);
@@ -88,7 +92,13 @@ int main(int argc, char** argv) {
   const Act at = k.act[int(t)];
   const size_t stride = act_row_bytes(at, n);
   std::vector<uint8_t> a(stride * kPackRows);
-  for (int i = 0; i < kPackRows; ++i) quantizer(k, at)(x.data() + n * (i % 4), a.data() + stride * i, n);
+  for (int i = 0; i < kPackRows; ++i) {
+    if (at == Act::F32) {
+      std::memcpy(a.data() + stride * i, x.data() + n * (i % 4), stride);
+    } else {
+      quantizer(k, at)(x.data() + n * (i % 4), a.data() + stride * i, n);
+    }
+  }
   std::vector<uint8_t> packed(k.packed_block_bytes[int(t)] * size_t(n / hearth::gguf::block_size(t)) + 64);
   void* pk = packed.data() + (64 - reinterpret_cast<uintptr_t>(packed.data()) % 64) % 64;
   float y[kPackRows * kPackRows];
