@@ -34,7 +34,7 @@ out=$(cd "$out" && pwd)
 
 sources=()
 for src in src/kernels/*.cpp; do
-  case "$src" in *_avx2.cpp|*_avx512.cpp|*_avx512vnni.cpp) continue ;; esac
+  case "$src" in *_avx2.cpp|*_avxvnni.cpp|*_avx512.cpp|*_avx512vnni.cpp) continue ;; esac
   sources+=("$src")
 done
 sources+=(src/util/cpu.cpp src/util/thread_pool.cpp src/util/error.cpp src/gguf/types.cpp)

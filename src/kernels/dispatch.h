@@ -1,6 +1,7 @@
 // Run-time selection of the kernel implementation. Every instruction set provides one
 // KernelTable; the generic table (plain C++) exists on every machine, the others only where
-// they were compiled (x86-64: avx2, avx512, avx512vnni; ARM64: neon, neon-dotprod, neon-i8mm)
+// they were compiled (x86-64: avx2, avxvnni, avx512, avx512vnni; ARM64: neon, neon-dotprod,
+// neon-i8mm)
 // and are only handed out when the CPU
 // has the features they were compiled for. The model code never sees this header: it calls
 // matmul() and friends, which use active_table(). Tests use table_for() to run every path.
@@ -17,7 +18,7 @@
 
 namespace hearth::kernels {
 
-enum class Isa { generic, avx2, avx512, avx512vnni, neon, neon_dotprod, neon_i8mm };
+enum class Isa { generic, avx2, avxvnni, avx512, avx512vnni, neon, neon_dotprod, neon_i8mm };
 const char* isa_name(Isa isa);
 
 // Number of TensorType slots in the per-type arrays (type ids are < 40).
@@ -184,8 +185,8 @@ constexpr void default_activations(KernelTable& t) {
 std::vector<Isa> available_isas();
 // The table for `isa`; throws hearth::Error(unsupported) if this build or CPU lacks it.
 const KernelTable& table_for(Isa isa);
-// The table matmul() uses: the best available, or HEARTH_ISA=generic|avx2|avx512|avx512vnni|
-// neon|neon-dotprod|neon-i8mm if set
+// The table matmul() uses: the best available, or HEARTH_ISA=generic|avx2|avxvnni|avx512|
+// avx512vnni|neon|neon-dotprod|neon-i8mm if set
 // (an unknown name, or one this CPU cannot run, throws hearth::Error naming it). Chosen once.
 const KernelTable& active_table();
 
@@ -207,6 +208,7 @@ void matmul_group_with(const KernelTable& table, std::span<const MatmulOut> outs
 const KernelTable& generic_table();
 #if defined(__x86_64__)
 const KernelTable& avx2_table();
+const KernelTable& avxvnni_table();
 const KernelTable& avx512_table();
 const KernelTable& avx512vnni_table();
 #endif

@@ -29,6 +29,7 @@ const char* isa_name(Isa isa) {
   switch (isa) {
     case Isa::generic: return "generic";
     case Isa::avx2: return "avx2";
+    case Isa::avxvnni: return "avxvnni";
     case Isa::avx512: return "avx512";
     case Isa::avx512vnni: return "avx512vnni";
     case Isa::neon: return "neon";
@@ -61,6 +62,9 @@ std::string missing_features(Isa isa) {
       need(f.avx512bw, "avx512bw");
       need(f.avx512vl, "avx512vl");
       [[fallthrough]];
+    case Isa::avxvnni:
+      need(f.avxvnni, "avx_vnni");
+      [[fallthrough]];
     case Isa::avx2:
       need(f.avx2, "avx2");
       need(f.fma, "fma");
@@ -83,7 +87,7 @@ bool compiled_in(Isa isa) {
   switch (isa) {
     case Isa::generic: return true;
 #if defined(__x86_64__)
-    case Isa::avx2: case Isa::avx512: case Isa::avx512vnni: return true;
+    case Isa::avx2: case Isa::avxvnni: case Isa::avx512: case Isa::avx512vnni: return true;
 #endif
 #if defined(__aarch64__)
     case Isa::neon: case Isa::neon_dotprod: case Isa::neon_i8mm: return true;
@@ -96,6 +100,7 @@ const KernelTable& table_unchecked(Isa isa) {
   switch (isa) {
 #if defined(__x86_64__)
     case Isa::avx2: return avx2_table();
+    case Isa::avxvnni: return avxvnni_table();
     case Isa::avx512: return avx512_table();
     case Isa::avx512vnni: return avx512vnni_table();
 #endif
@@ -112,7 +117,8 @@ const KernelTable& select_active() {
   const char* env = std::getenv("HEARTH_ISA");
   if (env == nullptr || *env == '\0') return best_table();
   const std::string want = env;
-  for (Isa isa : {Isa::generic, Isa::avx2, Isa::avx512, Isa::avx512vnni, Isa::neon, Isa::neon_dotprod, Isa::neon_i8mm}) {
+  for (Isa isa : {Isa::generic, Isa::avx2, Isa::avxvnni, Isa::avx512, Isa::avx512vnni, Isa::neon, Isa::neon_dotprod,
+                  Isa::neon_i8mm}) {
     if (want != isa_name(isa)) continue;
     try {
       return table_for(isa);
@@ -121,14 +127,15 @@ const KernelTable& select_active() {
     }
   }
   throw_error(ErrorKind::invalid_argument,
-              "HEARTH_ISA={}: unknown instruction set (expected generic, avx2, avx512, avx512vnni, neon, neon-dotprod or neon-i8mm)", want);
+              "HEARTH_ISA={}: unknown instruction set (expected generic, avx2, avxvnni, avx512, avx512vnni, neon, neon-dotprod or neon-i8mm)", want);
 }
 
 }  // namespace
 
 std::vector<Isa> available_isas() {
   std::vector<Isa> out;
-  for (Isa isa : {Isa::generic, Isa::neon, Isa::neon_dotprod, Isa::neon_i8mm, Isa::avx2, Isa::avx512, Isa::avx512vnni})
+  for (Isa isa : {Isa::generic, Isa::neon, Isa::neon_dotprod, Isa::neon_i8mm, Isa::avx2, Isa::avxvnni, Isa::avx512,
+                  Isa::avx512vnni})
     if (compiled_in(isa) && missing_features(isa).empty()) out.push_back(isa);
   return out;
 }

@@ -45,8 +45,8 @@ void dequantize_row(const Weight& w, int64_t r, float* out);
 // True if matmul/dequantize support this weight type.
 bool is_supported(gguf::TensorType type);
 
-// Name of the kernel path chosen at run time: "generic", "avx2", "avx512", "avx512vnni", "neon",
-// "neon-dotprod", "neon-i8mm". Throws hearth::Error if HEARTH_ISA names an unknown path or one this CPU
+// Name of the kernel path chosen at run time: "generic", "avx2", "avxvnni", "avx512",
+// "avx512vnni", "neon", "neon-dotprod", "neon-i8mm". Throws hearth::Error if HEARTH_ISA names an unknown path or one this CPU
 // cannot run.
 const char* isa_name();
 

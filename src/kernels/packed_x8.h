@@ -14,6 +14,9 @@
 //
 // The VNNI kernels take up to eight tokens per call (eight chains of VPDPBUSD cover its
 // latency; eight tokens' accumulators fit in 32 registers); AVX2, with 16 registers, four.
+// AVX-VNNI (dot_avxvnni.cpp: the same instructions in VEX encoding, for CPUs without AVX-512)
+// has VPDPBUSD but only 16 registers: a file that defines HEARTH_PACKED_X8_VEX_VNNI before
+// including this header gets the VEX intrinsics and four tokens per call.
 // A packed group (160-2464 bytes per block of eight rows: 10-58 KiB for real rows) stays in
 // L1/L2 while the token block's activations stream past it.
 #pragma once
@@ -37,7 +40,11 @@ namespace {
 template <bool Vnni>
 HEARTH_INLINE __m256i dpbusd(__m256i acc, __m256i u, __m256i s) {
   if constexpr (Vnni) {
+#if defined(HEARTH_PACKED_X8_VEX_VNNI)
+    return _mm256_dpbusd_avx_epi32(acc, u, s);
+#else
     return _mm256_dpbusd_epi32(acc, u, s);
+#endif
   } else {
     return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
   }
@@ -47,7 +54,11 @@ HEARTH_INLINE __m256i dpbusd(__m256i acc, __m256i u, __m256i s) {
 template <bool Vnni>
 HEARTH_INLINE __m256i dpwssd(__m256i acc, __m256i a, __m256i b) {
   if constexpr (Vnni) {
+#if defined(HEARTH_PACKED_X8_VEX_VNNI)
+    return _mm256_dpwssd_avx_epi32(acc, a, b);
+#else
     return _mm256_dpwssd_epi32(acc, a, b);
+#endif
   } else {
     return _mm256_add_epi32(acc, _mm256_madd_epi16(a, b));
   }
@@ -540,10 +551,14 @@ void affine_blocks_tokens(int64_t n, const PackedAffineBlockx8<Nibbles>* p, cons
 // ---- PackedDotFn: n_tokens (1 .. kPackRows) tokens, in calls of at most MaxT --------------------
 
 // f(std::integral_constant<int, T>, activations, outputs) for the tokens in groups of at most
-// MaxT (8 with VNNI, 4 without).
+// MaxT (8 with AVX-512 VNNI, 4 with 16 registers).
 template <bool Vnni, typename F>
 HEARTH_INLINE void by_token_groups(const void* a, size_t a_stride, int n_tokens, float* y, size_t y_stride, F&& f) {
+#if defined(HEARTH_PACKED_X8_VEX_VNNI)
+  constexpr int kMaxT = 4;
+#else
   constexpr int kMaxT = Vnni ? 8 : 4;
+#endif
   const uint8_t* ab = static_cast<const uint8_t*>(a);
   while (n_tokens > 0) {
     const int t = std::min(n_tokens, kMaxT);
@@ -609,8 +624,9 @@ void dot_affine(int64_t n, const void* packed, const void* a, size_t a_stride, i
 }
 
 // The packed kernels of table t: Q4_0 (Q8X activations, which the table must use for Q4_0),
-// Q4_1, Q5_0 and Q5_1 (Q8A), Q4_K, Q5_K and Q6_K; with VNNI, Q8_0 and Q5_0 against Q8X.
-template <bool Vnni>
+// Q4_1, Q5_0 and Q5_1 (Q8A), Q4_K, Q5_K and Q6_K; with Q8XKernels (the AVX-512 VNNI table,
+// whose other Q8_0 and Q5_0 kernels take Q8X), Q8_0 and Q5_0 against Q8X.
+template <bool Vnni, bool Q8XKernels = Vnni>
 constexpr void add_to_table(KernelTable& t) {
   using gguf::TensorType;
   t.pack_rows[int(TensorType::Q4_0)] = pack_q4_0;
@@ -634,7 +650,7 @@ constexpr void add_to_table(KernelTable& t) {
   t.pack_rows[int(TensorType::Q6_K)] = pack_q6_K;
   t.packed_dot[int(TensorType::Q6_K)] = dot_q6_K<Vnni>;
   t.packed_block_bytes[int(TensorType::Q6_K)] = sizeof(PackedQ6Kx8);
-  if constexpr (Vnni) {
+  if constexpr (Vnni && Q8XKernels) {
     t.pack_rows[int(TensorType::Q5_0)] = pack_q5_0_bytes;
     t.packed_dot[int(TensorType::Q5_0)] = dot_q5_0_q8x;
     t.packed_block_bytes[int(TensorType::Q5_0)] = sizeof(PackedBlockx8<false>);

@@ -48,6 +48,8 @@ CpuFeatures detect() {
     f.avx512bw = f.avx512f && (b & (1u << 30));
     f.avx512vl = f.avx512f && (b & (1u << 31));
     f.avx512vnni = f.avx512f && (c & (1u << 11));
+    __cpuid_count(7, 1, a, b, c, d);
+    f.avxvnni = f.avx2 && (a & (1u << 4));
   }
   return f;
 }
@@ -91,6 +93,7 @@ std::string cpu_features_string(const CpuFeatures& f) {
   add(f.avx512bw, "avx512bw");
   add(f.avx512vl, "avx512vl");
   add(f.avx512vnni, "avx512vnni");
+  add(f.avxvnni, "avxvnni");
   add(f.neon, "neon");
   add(f.dotprod, "dotprod");
   add(f.i8mm, "i8mm");

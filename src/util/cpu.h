@@ -11,6 +11,7 @@ struct CpuFeatures {
   // because a CPU with AVX-512 under an OS that does not enable ZMM state would fault.
   bool sse3 = false, ssse3 = false, avx = false, avx2 = false, fma = false, f16c = false;
   bool avx512f = false, avx512bw = false, avx512vl = false, avx512vnni = false;
+  bool avxvnni = false;  // VEX-encoded VPDPBUSD/VPDPWSSD (Alder Lake and later, without AVX-512)
   // ARM64: Advanced SIMD is part of the base architecture; dotprod adds SDOT/UDOT, i8mm the
   // int8 matrix multiply SMMLA.
   bool neon = false, dotprod = false, i8mm = false;

@@ -176,6 +176,14 @@ TEST(Dispatch, AvailableIsasAndSelection) {
     EXPECT_EQ(e.kind(), ErrorKind::unsupported);
     EXPECT_NE(std::string(e.what()).find("neon"), std::string::npos) << e.what();
   }
+  if (!cpu_features().avxvnni) {
+    try {
+      table_for(Isa::avxvnni);
+      FAIL() << "avxvnni must be refused on a CPU without it";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("avx_vnni"), std::string::npos) << e.what();
+    }
+  }
   if (!cpu_features().avx512f) {
     try {
       table_for(Isa::avx512);
