@@ -6,9 +6,9 @@
 //
 // The packed kernels are where VPDPBUSD pays most: it replaces VPMADDUBSW + VPMADDWD + VPADDD
 // for every product of eight rows by four activation bytes (packed_x8.h). With AVX-VNNI's 16
-// registers they take four tokens per call, as AVX2 does (AVX-512 VNNI takes eight). Q8_0 and
-// Q5_0 keep the AVX2 table's Q8A kernels: the AVX-512 VNNI table packs them against Q8X,
-// which every other kernel of theirs would then have to take too. The one-token kernels stay
+// registers they take four tokens per call, as AVX2 does (AVX-512 VNNI takes eight). Q5_0 is
+// packed against Q8A, as on AVX2, and Q8_0 not at all: the AVX-512 VNNI table packs both
+// against Q8X, which every other kernel of theirs would then have to take too. The one-token kernels stay
 // AVX2's: decoding streams the weights from memory, where the multiply is not what limits.
 //
 // No CPU here has AVX-VNNI: the arithmetic is tested by compiling this file a second time with
