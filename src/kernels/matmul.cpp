@@ -62,10 +62,13 @@ std::string missing_features(Isa isa) {
       need(f.avx512bw, "avx512bw");
       need(f.avx512vl, "avx512vl");
       [[fallthrough]];
-    case Isa::avxvnni:
-      need(f.avxvnni, "avx_vnni");
-      [[fallthrough]];
     case Isa::avx2:
+      need(f.avx2, "avx2");
+      need(f.fma, "fma");
+      need(f.f16c, "f16c");
+      break;
+    case Isa::avxvnni:  // AVX2 plus AVX-VNNI; not implied by AVX-512 (Zen 4 has one, not the other)
+      need(f.avxvnni, "avx_vnni");
       need(f.avx2, "avx2");
       need(f.fma, "fma");
       need(f.f16c, "f16c");

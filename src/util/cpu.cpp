@@ -48,8 +48,11 @@ CpuFeatures detect() {
     f.avx512bw = f.avx512f && (b & (1u << 30));
     f.avx512vl = f.avx512f && (b & (1u << 31));
     f.avx512vnni = f.avx512f && (c & (1u << 11));
-    __cpuid_count(7, 1, a, b, c, d);
-    f.avxvnni = f.avx2 && (a & (1u << 4));
+    // Sub-leaf 1 (AVX-VNNI in EAX bit 4) exists where sub-leaf 0 reports it in EAX.
+    if (a >= 1) {
+      __cpuid_count(7, 1, a, b, c, d);
+      f.avxvnni = f.avx2 && (a & (1u << 4));
+    }
   }
   return f;
 }

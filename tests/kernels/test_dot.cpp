@@ -176,6 +176,18 @@ TEST(Dispatch, AvailableIsasAndSelection) {
     EXPECT_EQ(e.kind(), ErrorKind::unsupported);
     EXPECT_NE(std::string(e.what()).find("neon"), std::string::npos) << e.what();
   }
+  // Every table whose instructions this CPU has is offered (a wrong requirement in
+  // missing_features once kept the AVX-512 tables from a CPU with AVX-512 but no AVX-VNNI).
+  {
+    const CpuFeatures& f = cpu_features();
+    auto offered = [&](Isa isa) { return std::find(isas.begin(), isas.end(), isa) != isas.end(); };
+    const bool avx2 = f.avx2 && f.fma && f.f16c;
+    const bool avx512 = avx2 && f.avx512f && f.avx512bw && f.avx512vl;
+    EXPECT_EQ(offered(Isa::avx2), avx2);
+    EXPECT_EQ(offered(Isa::avxvnni), avx2 && f.avxvnni);
+    EXPECT_EQ(offered(Isa::avx512), avx512);
+    EXPECT_EQ(offered(Isa::avx512vnni), avx512 && f.avx512vnni);
+  }
   if (!cpu_features().avxvnni) {
     try {
       table_for(Isa::avxvnni);
