@@ -51,6 +51,11 @@ std::string missing_features(Isa isa) {
     if (!miss.empty()) miss += ", ";
     miss += name;
   };
+  auto need_avx2 = [&] {
+    need(f.avx2, "avx2");
+    need(f.fma, "fma");
+    need(f.f16c, "f16c");
+  };
   switch (isa) {
     case Isa::generic:
       break;
@@ -61,17 +66,14 @@ std::string missing_features(Isa isa) {
       need(f.avx512f, "avx512f");
       need(f.avx512bw, "avx512bw");
       need(f.avx512vl, "avx512vl");
-      [[fallthrough]];
+      need_avx2();
+      break;
     case Isa::avx2:
-      need(f.avx2, "avx2");
-      need(f.fma, "fma");
-      need(f.f16c, "f16c");
+      need_avx2();
       break;
     case Isa::avxvnni:  // AVX2 plus AVX-VNNI; not implied by AVX-512 (Zen 4 has one, not the other)
       need(f.avxvnni, "avx_vnni");
-      need(f.avx2, "avx2");
-      need(f.fma, "fma");
-      need(f.f16c, "f16c");
+      need_avx2();
       break;
     case Isa::neon_i8mm:
       need(f.i8mm, "i8mm");
