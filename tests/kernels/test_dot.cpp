@@ -126,6 +126,7 @@ TEST(Cpu, FeaturesMatchProcCpuinfo) {
   EXPECT_EQ(f.avx512f, has("avx512f"));
   EXPECT_EQ(f.avx512bw, has("avx512bw"));
   EXPECT_EQ(f.avx512vnni, has("avx512_vnni"));
+  EXPECT_EQ(f.avxvnni, has("avx_vnni"));
 #else
   EXPECT_EQ(f.dotprod, has("asimddp"));
 #endif
