@@ -142,8 +142,7 @@ HEARTH_INLINE RowScales<16> row_scales(int8x16_t s0, int8x16_t s1) {
 // Σ_j c0_j·e_j over eight int16 pairs, for the four (row, token) pairs in 2×2 lane order:
 // rows' c0, c1 and tokens' e, f.
 HEARTH_INLINE int32x4_t cross_sums(int16x8_t c0, int16x8_t c1, int16x8_t e, int16x8_t f) {
-  auto dot = [](int16x8_t u, int16x8_t v) { return vmlal_high_s16(vmull_s16(vget_low_s16(u), vget_low_s16(v)), u, v); };
-  return vpaddq_s32(vpaddq_s32(dot(c0, e), dot(c0, f)), vpaddq_s32(dot(c1, e), dot(c1, f)));
+  return vpaddq_s32(vpaddq_s32(dot_s16x8(c0, e), dot_s16x8(c0, f)), vpaddq_s32(dot_s16x8(c1, e), dot_s16x8(c1, f)));
 }
 
 // Q4_K (High = false) or Q5_K (High = true), two rows against T tokens.
@@ -180,9 +179,7 @@ HEARTH_INLINE void mm_q45_K(int64_t n, const BlockK* w0, const BlockK* w1, const
     for (int p = 0; p < P; ++p) {
       const BlockQ8_K& x = a[2 * p][i];
       const BlockQ8_K& y = a[2 * p + 1][i];
-      // Sums of 32 activations per sub-block (Q8_K keeps sums of 16).
-      const int16x8_t bx = vpaddq_s16(vld1q_s16(x.bsums), vld1q_s16(x.bsums + 8));
-      const int16x8_t by = vpaddq_s16(vld1q_s16(y.bsums), vld1q_s16(y.bsums + 8));
+      const int16x8_t bx = sums_of_32(x), by = sums_of_32(y);
       const float32x4_t da = by_token(x.d, y.d);
       acc[p] = vfmaq_f32(acc[p], vcvtq_f32_s32(isum[p]), vmulq_f32(d, da));
       acc[p] = vfmsq_f32(acc[p], vcvtq_f32_s32(cross_sums(mins0, mins1, bx, by)), vmulq_f32(dmin, da));
@@ -413,8 +410,7 @@ HEARTH_INLINE void packed_k(int64_t n, const PackedK* w, const void* a, size_t a
           isum[q] = vmlaq_s32(isum[q], s, w[i].sc[j][q]);
         }
       }
-      const int16x8_t bx = vpaddq_s16(vld1q_s16(x.bsums), vld1q_s16(x.bsums + 8));
-      const int16x8_t bz = vpaddq_s16(vld1q_s16(z.bsums), vld1q_s16(z.bsums + 8));
+      const int16x8_t bx = sums_of_32(x), bz = sums_of_32(z);
       const float32x4_t da = by_token(x.d, z.d);
       for (int q = 0; q < kRowPairs; ++q) {
         acc.v[q][p] = vfmaq_f32(acc.v[q][p], vcvtq_f32_s32(isum[q]), vmulq_f32(w[i].d[q], da));

@@ -107,5 +107,14 @@ HEARTH_INLINE void q6_values(const BlockQ6_K& b, int h, int k, int8x16_t q[2]) {
   }
 }
 
+// Q8_K's sums of 32 activations, one per 32-value sub-block of the K-quants (it keeps sums
+// of 16), as eight int16 lanes (|sum| ≤ 32·127 fits).
+HEARTH_INLINE int16x8_t sums_of_32(const BlockQ8_K& a) { return vpaddq_s16(vld1q_s16(a.bsums), vld1q_s16(a.bsums + 8)); }
+
+// Products of eight int16 pairs in four int32 lanes, to be summed.
+HEARTH_INLINE int32x4_t dot_s16x8(int16x8_t u, int16x8_t v) {
+  return vmlal_high_s16(vmull_s16(vget_low_s16(u), vget_low_s16(v)), u, v);
+}
+
 }  // namespace
 }  // namespace hearth::kernels

@@ -106,10 +106,7 @@ HEARTH_INLINE int32x4_t pair_scale(const PairScales& s, int k) {
 HEARTH_INLINE int32x4_t lane_pairs(int32x4_t a, int32x4_t b) { return vpaddq_s32(a, b); }
 
 // Σ m_j · (bsums[2j] + bsums[2j+1]) over the eight sub-blocks, as an int32 vector to be summed.
-HEARTH_INLINE int32x4_t min_sums(const int16x8_t m, const BlockQ8_K& a) {
-  const int16x8_t bs = vpaddq_s16(vld1q_s16(a.bsums), vld1q_s16(a.bsums + 8));
-  return vmlal_high_s16(vmull_s16(vget_low_s16(m), vget_low_s16(bs)), m, bs);
-}
+HEARTH_INLINE int32x4_t min_sums(const int16x8_t m, const BlockQ8_K& a) { return dot_s16x8(m, sums_of_32(a)); }
 
 // Q4_K (High = false) or Q5_K (High = true): sub-blocks 2k and 2k+1 are the low and high
 // nibbles of qs[32k .. 32k+32); Q5_K's fifth bit of value l of sub-block j is bit j of qh[l].
