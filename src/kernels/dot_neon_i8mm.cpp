@@ -505,32 +505,22 @@ void packed_dot_q6_K(int64_t n, const void* packed, const void* a, size_t a_stri
 
 // ---- the table's shapes (VecDot2x2Fn, VecDot4x2Fn) ---------------------------------------------
 
-template <typename Act, int T>
-HEARTH_INLINE std::array<const Act*, T> tokens(const void* a, size_t a_stride) {
-  std::array<const Act*, T> rows;
-  for (int t = 0; t < T; ++t) rows[t] = reinterpret_cast<const Act*>(static_cast<const uint8_t*>(a) + t * a_stride);
-  return rows;
-}
-
 template <typename Block, int T>
 void blocks32(int64_t n, const void* w, size_t w_stride, const void* a, size_t a_stride, float* out) {
-  const auto* w0 = static_cast<const Block*>(w);
-  const auto* w1 = reinterpret_cast<const Block*>(static_cast<const uint8_t*>(w) + w_stride);
-  mm_blocks32<Block, T>(n, w0, w1, tokens<BlockQ8A, T>(a, a_stride), out);
+  const auto rows = strided<Block, 2>(w, w_stride);
+  mm_blocks32<Block, T>(n, rows[0], rows[1], strided<BlockQ8A, T>(a, a_stride), out);
 }
 
 template <typename Block, bool High, int T>
 void q45_K(int64_t n, const void* w, size_t w_stride, const void* a, size_t a_stride, float* out) {
-  const auto* w0 = static_cast<const Block*>(w);
-  const auto* w1 = reinterpret_cast<const Block*>(static_cast<const uint8_t*>(w) + w_stride);
-  mm_q45_K<Block, High, T>(n, w0, w1, tokens<BlockQ8_K, T>(a, a_stride), out);
+  const auto rows = strided<Block, 2>(w, w_stride);
+  mm_q45_K<Block, High, T>(n, rows[0], rows[1], strided<BlockQ8_K, T>(a, a_stride), out);
 }
 
 template <int T>
 void q6_K(int64_t n, const void* w, size_t w_stride, const void* a, size_t a_stride, float* out) {
-  const auto* w0 = static_cast<const BlockQ6_K*>(w);
-  const auto* w1 = reinterpret_cast<const BlockQ6_K*>(static_cast<const uint8_t*>(w) + w_stride);
-  mm_q6_K<T>(n, w0, w1, tokens<BlockQ8_K, T>(a, a_stride), out);
+  const auto rows = strided<BlockQ6_K, 2>(w, w_stride);
+  mm_q6_K<T>(n, rows[0], rows[1], strided<BlockQ8_K, T>(a, a_stride), out);
 }
 
 }  // namespace

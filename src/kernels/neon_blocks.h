@@ -6,6 +6,8 @@
 
 #include <arm_neon.h>
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 
@@ -114,6 +116,14 @@ HEARTH_INLINE int16x8_t sums_of_32(const BlockQ8_K& a) { return vpaddq_s16(vld1q
 // Products of eight int16 pairs in four int32 lanes, to be summed.
 HEARTH_INLINE int32x4_t dot_s16x8(int16x8_t u, int16x8_t v) {
   return vmlal_high_s16(vmull_s16(vget_low_s16(u), vget_low_s16(v)), u, v);
+}
+
+// N rows of blocks p, p + stride, ... (bytes): weight rows or activation rows.
+template <typename Block, int N>
+HEARTH_INLINE std::array<const Block*, N> strided(const void* p, size_t stride) {
+  std::array<const Block*, N> rows;
+  for (int k = 0; k < N; ++k) rows[k] = reinterpret_cast<const Block*>(static_cast<const uint8_t*>(p) + k * stride);
+  return rows;
 }
 
 }  // namespace

@@ -245,14 +245,6 @@ struct Q6_KDot {
   }
 };
 
-// Rows w, w + w_stride, ... (bytes) and activation rows a, a + a_stride, ...
-template <typename Block, int N>
-HEARTH_INLINE std::array<const Block*, N> strided(const void* p, size_t stride) {
-  std::array<const Block*, N> rows;
-  for (int k = 0; k < N; ++k) rows[k] = reinterpret_cast<const Block*>(static_cast<const uint8_t*>(p) + k * stride);
-  return rows;
-}
-
 template <typename K>
 float one_row(int64_t n, const void* w, const void* a) {
   float out;
