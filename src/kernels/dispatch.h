@@ -211,6 +211,11 @@ const KernelTable& avx2_table();
 const KernelTable& avxvnni_table();
 const KernelTable& avx512_table();
 const KernelTable& avx512vnni_table();
+// The AVX-512 VNNI table for a CPU whose 512-bit instructions run at full width (Intel) or as
+// two 256-bit halves (Zen 4): their one-token kernels differ where that decides which is
+// faster, and give the same floats. avx512vnni_table() is the one for this CPU
+// (CpuFeatures::zmm_full_width); tests run both.
+const KernelTable& avx512vnni_table(bool zmm_full_width);
 #endif
 #if defined(__aarch64__)
 const KernelTable& neon_table();

@@ -22,6 +22,9 @@ uint64_t read_xcr0() {
 CpuFeatures detect() {
   CpuFeatures f;
   unsigned a = 0, b = 0, c = 0, d = 0;
+  // Leaf 0: the vendor string in EBX, EDX, ECX.
+  if (!__get_cpuid(0, &a, &b, &c, &d)) return f;
+  const bool intel = b == 0x756e6547 && d == 0x49656e69 && c == 0x6c65746e;  // "GenuineIntel"
   if (!__get_cpuid(1, &a, &b, &c, &d)) return f;
   f.sse3 = c & (1u << 0);
   f.ssse3 = c & (1u << 9);
@@ -48,6 +51,7 @@ CpuFeatures detect() {
     f.avx512bw = f.avx512f && (b & (1u << 30));
     f.avx512vl = f.avx512f && (b & (1u << 31));
     f.avx512vnni = f.avx512f && (c & (1u << 11));
+    f.zmm_full_width = f.avx512f && intel;
     // Sub-leaf 1 (AVX-VNNI in EAX bit 4) exists where sub-leaf 0 reports it in EAX.
     if (a >= 1) {
       __cpuid_count(7, 1, a, b, c, d);
@@ -97,6 +101,7 @@ std::string cpu_features_string(const CpuFeatures& f) {
   add(f.avx512vl, "avx512vl");
   add(f.avx512vnni, "avx512vnni");
   add(f.avxvnni, "avxvnni");
+  add(f.zmm_full_width, "zmm-full-width");
   add(f.neon, "neon");
   add(f.dotprod, "dotprod");
   add(f.i8mm, "i8mm");

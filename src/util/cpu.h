@@ -12,6 +12,10 @@ struct CpuFeatures {
   bool sse3 = false, ssse3 = false, avx = false, avx2 = false, fma = false, f16c = false;
   bool avx512f = false, avx512bw = false, avx512vl = false, avx512vnni = false;
   bool avxvnni = false;  // VEX-encoded VPDPBUSD/VPDPWSSD (Alder Lake and later, without AVX-512)
+  // AVX-512 executed at full width, as on every Intel CPU with it; AMD's Zen 4 runs each 512-bit
+  // instruction as two 256-bit halves, and some kernels are faster in 256-bit registers there
+  // and in 512-bit ones here (kernels/dot_avx512vnni.cpp). Set for Intel CPUs with avx512f.
+  bool zmm_full_width = false;
   // ARM64: Advanced SIMD is part of the base architecture; dotprod adds SDOT/UDOT, i8mm the
   // int8 matrix multiply SMMLA.
   bool neon = false, dotprod = false, i8mm = false;

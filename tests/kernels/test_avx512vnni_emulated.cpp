@@ -37,11 +37,17 @@ TEST(Avx512VnniEmulated, KernelsMatchGeneric) {
   const KernelTable& k = avx512vnni_emulated_table();
   ASSERT_EQ(k.isa, Isa::avx512vnni);
   EXPECT_EQ(k.act[int(TensorType::Q4_0)], Act::Q8X);
-  const int checked =
-      test::expect_kernels_match_generic(
-          k, {TensorType::Q4_0, TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1, TensorType::Q8_0, TensorType::Q4_K,
-              TensorType::Q5_K, TensorType::Q6_K});
-  EXPECT_GT(checked, 50);
+  // Both forms of the table (512-bit one-token kernels for full-width CPUs, 256-bit ones
+  // otherwise), whichever this CPU would get.
+  for (bool zmm_full_width : {false, true}) {
+    SCOPED_TRACE(zmm_full_width ? "full width" : "split width");
+    const int checked =
+        test::expect_kernels_match_generic(
+            avx512vnni_emulated_table(zmm_full_width),
+            {TensorType::Q4_0, TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1, TensorType::Q8_0, TensorType::Q4_K,
+             TensorType::Q5_K, TensorType::Q6_K});
+    EXPECT_GT(checked, 50);
+  }
   // The eight-row packed kernels, for one to eight tokens: 36 outputs × 8 rows per length, 3
   // lengths for Q4_K, Q5_K and Q6_K, 5 for the 32-value formats.
   EXPECT_EQ(test::expect_packed_kernels_match_generic(

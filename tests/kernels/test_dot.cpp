@@ -127,6 +127,7 @@ TEST(Cpu, FeaturesMatchProcCpuinfo) {
   EXPECT_EQ(f.avx512bw, has("avx512bw"));
   EXPECT_EQ(f.avx512vnni, has("avx512_vnni"));
   EXPECT_EQ(f.avxvnni, has("avx_vnni"));
+  EXPECT_EQ(f.zmm_full_width, has("avx512f") && cpuinfo_flags("vendor_id").find(" GenuineIntel ") != std::string::npos);
 #else
   EXPECT_EQ(f.dotprod, has("asimddp"));
 #endif
@@ -327,6 +328,47 @@ TEST(Dot, TwoRowKernelsEqualSingleDots) {
     }
   }
   if (checked == 0) GTEST_SKIP() << "no table here has two-row one-token kernels";
+}
+
+TEST(Dot, Avx512VnniFullAndSplitWidthTablesAgree) {
+  // The AVX-512 VNNI table comes in two forms (dispatch.h): one-token kernels in 512-bit
+  // registers where the CPU runs them at full width (Intel), in 256-bit ones where it splits
+  // them (Zen 4). Whichever this CPU gets, both are checked here, against generic and against
+  // each other: a two-row one-token kernel of either gives the same floats as the other, to
+  // the bit, so the CPU's choice changes no output.
+#if !defined(__x86_64__)
+  GTEST_SKIP() << "x86-64 only";
+#else
+  if (!cpu_features().avx512vnni) GTEST_SKIP() << "no AVX-512 VNNI on this CPU";
+  const KernelTable& full = avx512vnni_table(true);
+  const KernelTable& split = avx512vnni_table(false);
+  EXPECT_EQ(&avx512vnni_table(), cpu_features().zmm_full_width ? &full : &split);
+  EXPECT_NE(full.vec_dot2[int(TensorType::Q4_0)], split.vec_dot2[int(TensorType::Q4_0)]);
+  const std::initializer_list<TensorType> types = {TensorType::Q4_0, TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1,
+                                                   TensorType::Q8_0, TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K};
+  EXPECT_GT(test::expect_kernels_match_generic(full, types), 50);
+  EXPECT_GT(test::expect_kernels_match_generic(split, types), 50);
+  int compared = 0;
+  for (TensorType t : types) {
+    if (full.vec_dot2[int(t)] == nullptr) continue;
+    ASSERT_NE(split.vec_dot2[int(t)], nullptr) << name(t);
+    ASSERT_EQ(one_token_act(full, t), one_token_act(split, t)) << name(t);
+    // Whole groups of four blocks, a tail of one to three blocks (Q8X), the model's widths.
+    for (int64_t n : {int64_t(128), int64_t(160), int64_t(224), int64_t(2048), int64_t(2080), int64_t(5632)}) {
+      if (n % gguf::block_size(t) != 0) continue;
+      SCOPED_TRACE(std::string(name(t)) + " n=" + std::to_string(n));
+      const auto w = test::random_blocks(t, 2 * n, uint32_t(n) + 31);
+      const size_t rb = w.size() / 2;
+      const auto a = activation(t, test::random_row(size_t(n), uint32_t(n) + 32), full, true);
+      float got[2] = {NAN, NAN}, want[2] = {NAN, NAN};
+      full.vec_dot2[int(t)](n, w.data(), w.data() + rb, a.data(), got);
+      split.vec_dot2[int(t)](n, w.data(), w.data() + rb, a.data(), want);
+      EXPECT_EQ(std::memcmp(got, want, sizeof got), 0) << got[0] << " " << want[0] << ", " << got[1] << " " << want[1];
+      ++compared;
+    }
+  }
+  EXPECT_GT(compared, 20);
+#endif
 }
 
 TEST(Dot, VnniQ6KEqualsAvx512Q6K) {
