@@ -1079,7 +1079,7 @@ KernelTable make_avx512vnni_table(bool zmm_full_width) {
   t.vec_dot2[int(TensorType::Q5_1)] = dot2_affine_256<Q5_1Half>;
   t.vec_dot[int(TensorType::Q4_K)] = dot_k4_256<BlockQ4_K>;
   t.vec_dot[int(TensorType::Q5_K)] = dot_k4_256<BlockQ5_K>;
-  t.vec_dot2[int(TensorType::Q4_0)] = dot2_halves_256<Q4_0Half>;
+  t.vec_dot2[int(TensorType::Q4_0)] = zmm_full_width ? dot2_q4_0_512 : dot2_halves_256<Q4_0Half>;
   t.vec_dot2[int(TensorType::Q8_0)] = dot2_halves_256<Q8_0Half>;
   t.vec_dot2[int(TensorType::Q5_0)] = dot2_halves_256<Q5_0Half>;
   t.vec_dot2[int(TensorType::Q4_K)] = dot2_k4_256<BlockQ4_K>;
@@ -1089,7 +1089,6 @@ KernelTable make_avx512vnni_table(bool zmm_full_width) {
   t.vec_dot[int(TensorType::Q6_K)] = dot_q6_K_256;
   t.vec_dot4[int(TensorType::Q6_K)] = q6_k_512::dot4<true>;
   packed_x8::add_to_table<true>(t);
-  if (zmm_full_width) t.vec_dot2[int(TensorType::Q4_0)] = dot2_q4_0_512;
   return t;
 }
 
