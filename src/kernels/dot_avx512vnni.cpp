@@ -66,7 +66,6 @@ HEARTH_INLINE void prefetch_step(const uint8_t* step) {
   }
 }
 
-
 // Word indices (for VPERMW / VPERMT2W) of 32 int16 lanes, built once per call.
 struct WordIndex {
   alignas(64) int16_t v[32];
