@@ -53,7 +53,7 @@ HEARTH_INLINE __m128i load128(const void* p) { return _mm_loadu_si128(static_cas
 // fourteenth session's VM) this took the synthetic 1.1B models from 28.5 to 35-36 tokens/s
 // (Q4_0, +20 %), Q4_K +17 %, Q8_0 +16-18 %, each with and without alternated every 8 tokens in
 // one process (40-60 rounds); 2-4 KiB ahead did equally well, 1 KiB 3 % and 6-8 KiB 3-4 %
-// worse. Zen 4 (split width) keeps the kernels without: there an 8 KiB prefetch into L2 had made
+// worse. Q6_K's one-row kernel with it: 19.0-19.5 -> 24.6-24.7 tokens/s. Zen 4 (split width) keeps the kernels without: there an 8 KiB prefetch into L2 had made
 // the one-token kernel 60 % slower (a near one into L1 was not measured).
 constexpr int kOneTokenPrefetch = 4096;
 
@@ -977,11 +977,13 @@ HEARTH_INLINE void q6_K_values_256(const uint8_t* ql, const uint8_t* qh, __m256i
 // a widening and a broadcast: 13.7 -> 14.2 bytes per TSC cycle in L2, and decoding the
 // synthetic 1.1B Q6_K model +2.8 ± 0.3 % with fast memory (59.4 -> 60.8 t/s, 968 rounds
 // alternated in one process).
+template <int kPrefetch>
 HEARTH_INLINE __m256 q6_K_256_sums(int64_t n, const void* wv, const void* av) {
   const BlockQ6_K* w = static_cast<const BlockQ6_K*>(wv);
   const BlockQ8_K* a = static_cast<const BlockQ8_K*>(av);
   __m256 acc = _mm256_setzero_ps();
   for (int64_t i = 0; i < n / QK_K; ++i) {
+    prefetch_step<kPrefetch, sizeof(BlockQ6_K)>(reinterpret_cast<const uint8_t*>(w + i));
     const BlockQ8_K& x = a[i];
     const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w[i].scales)));
     const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(sc16, load256(x.bsums)), 5);
@@ -1013,7 +1015,10 @@ HEARTH_INLINE __m256 q6_K_256_sums(int64_t n, const void* wv, const void* av) {
   return acc;
 }
 
-float dot_q6_K_256(int64_t n, const void* wv, const void* av) { return hsum_ps(q6_K_256_sums(n, wv, av)); }
+template <int kPrefetch = 0>
+float dot_q6_K_256(int64_t n, const void* wv, const void* av) {
+  return hsum_ps(q6_K_256_sums<kPrefetch>(n, wv, av));
+}
 
 // T activation rows against one Q4_K row, as the one-token kernel: each 32-byte qs group is
 // split and its two scales broadcast once, then meets the T tokens. It replaced a 512-bit
@@ -1116,7 +1121,13 @@ KernelTable make_avx512vnni_table(bool zmm_full_width) {
   t.vec_dot2[int(TensorType::Q5_K)] = zmm_full_width ? dot2_k4_256<BlockQ5_K, kPrefetch> : dot2_k4_256<BlockQ5_K>;
   t.vec_dot4[int(TensorType::Q4_K)] = dot4_q4_K;
   t.vec_dot2x2[int(TensorType::Q4_K)] = dot2x2_q4_K;
-  t.vec_dot[int(TensorType::Q6_K)] = dot_q6_K_256;
+  t.vec_dot[int(TensorType::Q6_K)] = dot_q6_K_256<>;
+  // Q6_K has no two-row kernel (docs/kernels.md); one token goes through the one-row kernel,
+  // which prefetches where the others do.
+  if (zmm_full_width) {
+    t.act_one_token[int(TensorType::Q6_K)] = Act::Q8_K;
+    t.vec_dot_one_token[int(TensorType::Q6_K)] = dot_q6_K_256<kPrefetch>;
+  }
   t.vec_dot4[int(TensorType::Q6_K)] = q6_k_512::dot4<true>;
   packed_x8::add_to_table<true>(t);
   return t;
