@@ -53,8 +53,9 @@ HEARTH_INLINE __m128i load128(const void* p) { return _mm_loadu_si128(static_cas
 // fourteenth session's VM) this took the synthetic 1.1B models from 28.5 to 35-36 tokens/s
 // (Q4_0, +20 %), Q4_K +17 %, Q8_0 +16-18 %, each with and without alternated every 8 tokens in
 // one process (40-60 rounds); 2-4 KiB ahead did equally well, 1 KiB 3 % and 6-8 KiB 3-4 %
-// worse. Q6_K's one-row kernel with it: 19.0-19.5 -> 24.6-24.7 tokens/s. Zen 4 (split width) keeps the kernels without: there an 8 KiB prefetch into L2 had made
-// the one-token kernel 60 % slower (a near one into L1 was not measured).
+// worse. Q6_K's one-row kernel with it: 19.0-19.5 -> 24.6-24.7 tokens/s. Zen 4 (split width)
+// keeps the kernels without: there an 8 KiB prefetch into L2 had made the one-token kernel 60 %
+// slower (a near one into L1 was not measured).
 constexpr int kOneTokenPrefetch = 4096;
 
 template <int kDistance, int kStepBytes>
